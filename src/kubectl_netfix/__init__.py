@@ -1,0 +1,3 @@
+"""kubectl-netfix: find and fix Kubernetes networking footguns."""
+
+__version__ = "0.1.0"

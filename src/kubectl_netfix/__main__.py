@@ -1,0 +1,3 @@
+from kubectl_netfix.cli import main
+
+raise SystemExit(main())

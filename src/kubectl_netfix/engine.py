@@ -1,0 +1,138 @@
+"""Run the selected rules over an inventory, honour suppressions, and plan which fixes apply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from kubectl_netfix.inventory import Inventory
+from kubectl_netfix.model import Applicability, Finding, Fix, KubeObject, PatchOp, Severity
+from kubectl_netfix.rules import ALL_RULES
+from kubectl_netfix.rules.base import Rule
+
+IGNORE_ANNOTATION = "netfix.io/ignore"
+
+
+class UnknownRuleError(ValueError):
+    pass
+
+
+def select_rules(
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    disabled: Iterable[str] = (),
+) -> list[Rule]:
+    known = {rule.id for rule in ALL_RULES}
+    for rule_id in [*only, *skip]:
+        if rule_id not in known:
+            raise UnknownRuleError(
+                f"unknown rule {rule_id!r} (see `kubectl netfix rules`)"
+            )
+    chosen = [rule for rule in ALL_RULES if not only or rule.id in only]
+    excluded = set(skip) | (set(disabled) - set(only))
+    return [rule() for rule in chosen if rule.id not in excluded]
+
+
+def ignored_rules(obj: KubeObject) -> set[str]:
+    value = obj.annotations.get(IGNORE_ANNOTATION)
+    if not isinstance(value, str):
+        return set()
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def is_suppressed(finding: Finding) -> bool:
+    ignored = ignored_rules(finding.obj)
+    return "all" in ignored or finding.rule_id in ignored
+
+
+def run(
+    inventory: Inventory,
+    rules: Sequence[Rule],
+    severity_overrides: dict[str, Severity] | None = None,
+) -> list[Finding]:
+    overrides = severity_overrides or {}
+    findings: list[Finding] = []
+    for rule in rules:
+        for finding in rule.check(inventory):
+            if is_suppressed(finding):
+                continue
+            if rule.id in overrides:
+                finding = _with_severity(finding, overrides[rule.id])
+            findings.append(finding)
+    findings.sort(key=_sort_key)
+    return findings
+
+
+def _with_severity(finding: Finding, severity: Severity) -> Finding:
+    return Finding(
+        finding.rule_id,
+        severity,
+        finding.obj,
+        finding.pointer,
+        finding.message,
+        finding.fix,
+        finding.related,
+    )
+
+
+def _sort_key(finding: Finding) -> tuple[str, int, str, str, str]:
+    origin = finding.obj.origin
+    path = getattr(origin, "path", "")
+    doc = getattr(origin, "doc_index", 0)
+    return (path, doc, str(finding.obj.ref), finding.rule_id, finding.pointer)
+
+
+@dataclass
+class PlannedFixes:
+    """Ops to apply per target object, in finding order, and what was left out and why."""
+
+    ops_by_object: dict[int, list[PatchOp]] = field(default_factory=dict)
+    targets: dict[int, KubeObject] = field(default_factory=dict)
+    applied: list[Finding] = field(default_factory=list)
+    skipped: list[tuple[Finding, str]] = field(default_factory=list)
+
+
+def applicable(fix: Fix | None, unsafe: bool) -> bool:
+    if fix is None or not fix.patches or fix.creates:
+        return False
+    limit = Applicability.UNSAFE if unsafe else Applicability.SAFE
+    return fix.applicability <= limit
+
+
+def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
+    """Gather the ops of every applicable fix, per target object, in finding order.
+
+    Each fix is tried on the objects as the earlier fixes leave them: one whose guards no longer
+    hold (two Services adding the same affinity to one Deployment) is skipped and reported, so
+    the result is never half a fix; the next run plans it afresh.
+    """
+    planned = PlannedFixes()
+    current: dict[int, Any] = {}
+    for finding in findings:
+        fix = finding.fix
+        if fix is None:
+            continue
+        if not applicable(fix, unsafe):
+            reason = "creates an object" if fix.creates else fix.applicability.label
+            planned.skipped.append((finding, reason))
+            continue
+        trial: dict[int, Any] = {}
+        try:
+            for patch in fix.patches:
+                key = id(patch.target)
+                base = trial.get(key, current.get(key, patch.target.body))
+                trial[key] = jsonpatch.apply_patch(base, list(patch.ops))
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            planned.skipped.append((finding, f"conflicts with an earlier fix ({exc})"))
+            continue
+        current.update(trial)
+        for patch in fix.patches:
+            key = id(patch.target)
+            planned.targets[key] = patch.target
+            planned.ops_by_object.setdefault(key, []).extend(patch.ops)
+        planned.applied.append(finding)
+    return planned

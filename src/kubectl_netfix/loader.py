@@ -1,0 +1,415 @@
+"""Read manifest files into KubeObjects, fast, without losing track of where each came from.
+
+Parsing uses PyYAML's C loader (libyaml); ruamel.yaml is only used later, by the write-back, for
+the documents a fix touches. Line numbers for findings are computed lazily: a document is
+re-composed (nodes with marks) only when a finding in it needs a line.
+
+Every problem with the input becomes an InputError naming the file and line; other documents of
+the same stream are still loaded (a syntax error resumes at the next `---`).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubectl_netfix.model import FileOrigin, KubeObject, ObjectRef
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+BOM = "\ufeff"
+STDIN = "<stdin>"  # the display name of `-f -`
+_DOC_START = re.compile(r"^---(?:[ \t]|$)")
+
+# Kinds that have no namespace; everything else defaults to -n / "default" like kubectl apply.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "StorageClass",
+        "IngressClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "PriorityClass",
+        "RuntimeClass",
+        "CSIDriver",
+        "CSINode",
+        "VolumeAttachment",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "APIService",
+        "ServiceCIDR",
+        "IPAddress",
+        "GatewayClass",
+        "ClusterIssuer",
+        "PodSecurityPolicy",
+        "KubeProxyConfiguration",
+    }
+)
+
+
+class InputError(Exception):
+    """A problem with one input, reported as one line: `path:line: message`."""
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+class _DuplicateKeyError(yaml.MarkedYAMLError):
+    pass
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The C loader, refusing duplicate mapping keys (kubectl refuses them too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key: the base constructor reports it
+                break
+            if duplicate:
+                raise _DuplicateKeyError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Document:
+    index: int
+    first_line: int  # 0-based, inclusive: the document's text region in the file
+    end_line: int  # 0-based, exclusive
+    data: Any
+    error: InputError | None = None
+
+
+@dataclass
+class SourceFile:
+    """One input file (or stdin) as text plus its parsed documents."""
+
+    path: str
+    text: str  # decoded, without the BOM
+    has_bom: bool = False
+    is_json: bool = False
+    documents: list[Document] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    _line_starts: list[int] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        return split_lines(self.text)
+
+    def document_text(self, doc: Document) -> str:
+        return "".join(self.lines[doc.first_line : doc.end_line])
+
+    def line_of(self, doc_index: int, pointer: str) -> int:
+        """1-based line of the node at `pointer` (or its nearest existing ancestor)."""
+        doc = self.documents[doc_index]
+        if self.is_json:
+            return _json_line_of(self.text, doc, pointer)
+        region = self.document_text(doc)
+        return doc.first_line + _line_in_yaml(region, pointer) + 1
+
+
+def _line_in_yaml(text: str, pointer: str) -> int:
+    """0-based line within `text` of the node at `pointer` (nearest ancestor if missing)."""
+    try:
+        node = yaml.compose(text, Loader=_BaseLoader)
+    except yaml.YAMLError:
+        return 0
+    if node is None:
+        return 0
+    line: int = node.start_mark.line
+    for token in split_pointer(pointer):
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == token:
+                    line = key_node.start_mark.line
+                    child = value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and token.isdigit():
+            index = int(token)
+            if index < len(node.value):
+                child = node.value[index]
+                line = child.start_mark.line
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _json_line_of(text: str, doc: Document, pointer: str) -> int:
+    # JSON is (nearly) YAML: reuse the composer; a JSON file is one document.
+    return _line_in_yaml(text, pointer) + 1
+
+
+_LINE = re.compile(r"[^\n]*\n|[^\n]+$")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split on LF only (str.splitlines also splits on \\x0c, U+2028,
+    ... which YAML does not treat as line breaks, and that would shift every line number)."""
+    return _LINE.findall(text)
+
+
+def split_pointer(pointer: str) -> list[str]:
+    if not pointer:
+        return []
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
+
+
+def escape_pointer_token(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Bulk parsing allocates millions of containers the cyclic GC would rescan for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def decode(path: str, raw: bytes) -> tuple[str, bool]:
+    if b"\x00" in raw[:8192]:
+        raise InputError(path, "not a text file (binary content)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    if text.startswith(BOM):
+        return text[1:], True
+    return text, False
+
+
+def parse_text(path: str, text: str, has_bom: bool = False) -> SourceFile:
+    is_json = path.endswith(".json") or text.lstrip()[:1] in ("{", "[")
+    source = SourceFile(path=path, text=text, has_bom=has_bom, is_json=is_json)
+    with gc_paused():
+        if is_json and _parse_json(source):
+            return source
+        source.is_json = False
+        _parse_yaml_stream(source)
+    return source
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"found duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _parse_json(source: SourceFile) -> bool:
+    """Parse a JSON file; False means "not JSON after all", so YAML gets a try."""
+    try:
+        data = json.loads(source.text, object_pairs_hook=_reject_duplicates)
+    except json.JSONDecodeError:
+        if source.path.endswith(".json"):
+            # JSON that is not valid JSON may still be YAML (e.g. with comments): let YAML decide.
+            return False
+        return False
+    except ValueError as exc:
+        error = InputError(source.path, str(exc), 1)
+        source.documents.append(Document(0, 0, len(source.lines), None, error))
+        source.errors.append(error)
+        return True
+    source.documents.append(Document(0, 0, len(source.lines), data))
+    return True
+
+
+def _parse_yaml_stream(source: SourceFile) -> None:
+    lines = source.lines
+    start_line = 0  # where the current parser's input starts
+    while start_line <= len(lines):
+        chunk = "".join(lines[start_line:])
+        loader = _StrictLoader(chunk)
+        region_start = start_line
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                end = node.end_mark
+                end_line = start_line + (end.line if end.column == 0 else end.line + 1)
+                end_line = max(end_line, region_start + 1)
+                index = len(source.documents)
+                try:
+                    data = loader.construct_document(node)
+                except yaml.YAMLError as exc:
+                    error = _yaml_error(source.path, exc, start_line)
+                    source.errors.append(error)
+                    source.documents.append(Document(index, region_start, end_line, None, error))
+                else:
+                    source.documents.append(Document(index, region_start, end_line, data))
+                region_start = end_line
+            if source.documents and source.documents[-1].end_line < len(lines):
+                source.documents[-1].end_line = len(lines)  # trailing comments belong to the last
+            return
+        except yaml.YAMLError as exc:
+            error = _yaml_error(source.path, exc, start_line)
+            source.errors.append(error)
+            failed_line = (error.line or 1) - 1
+            resume = _next_document_start(lines, max(failed_line + 1, region_start + 1))
+            index = len(source.documents)
+            source.documents.append(
+                Document(index, region_start, resume if resume is not None else len(lines), None, error)
+            )
+            if resume is None:
+                return
+            start_line = resume
+        finally:
+            loader.dispose()
+
+
+def _next_document_start(lines: list[str], from_line: int) -> int | None:
+    for number in range(from_line, len(lines)):
+        if _DOC_START.match(lines[number]):
+            return number
+    return None
+
+
+def _yaml_error(path: str, exc: yaml.YAMLError, line_offset: int) -> InputError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = line_offset + mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"invalid YAML: {problem}"
+    if context and "duplicate" not in problem:
+        message += f" ({context})"
+    return InputError(path, message, line)
+
+
+def is_kube_object(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    api_version, kind = data.get("apiVersion"), data.get("kind")
+    return isinstance(api_version, str) and isinstance(kind, str) and bool(api_version and kind)
+
+
+def objects_of(source: SourceFile, default_namespace: str) -> Iterator[KubeObject]:
+    """KubeObjects of a file: documents and the items of `kind: List` / `*List` documents.
+
+    Documents that are empty or not Kubernetes objects (no apiVersion/kind, or no name) are
+    skipped, not errors: Helm and kustomize output often carries such fragments.
+    """
+    for doc in source.documents:
+        if doc.error is not None or not is_kube_object(doc.data):
+            continue
+        data = doc.data
+        kind: str = data["kind"]
+        items = data.get("items")
+        if kind.endswith("List") and isinstance(items, list):
+            for number, item in enumerate(items):
+                obj = _make_object(source, doc, item, f"/items/{number}", default_namespace)
+                if obj is not None:
+                    yield obj
+        else:
+            obj = _make_object(source, doc, data, "", default_namespace)
+            if obj is not None:
+                yield obj
+
+
+def _make_object(
+    source: SourceFile, doc: Document, data: Any, prefix: str, default_namespace: str
+) -> KubeObject | None:
+    if not is_kube_object(data):
+        return None
+    metadata = data.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
+    name = metadata.get("name")
+    kind = data["kind"]
+    if not isinstance(name, str) or not name:
+        if kind != "KubeProxyConfiguration":  # config documents carry no name
+            return None
+        name = "kube-proxy-config"
+    namespace: str | None = None
+    if kind not in CLUSTER_SCOPED_KINDS:
+        declared = metadata.get("namespace")
+        namespace = declared if isinstance(declared, str) and declared else default_namespace
+    ref = ObjectRef(data["apiVersion"], kind, namespace, name)
+    # The document's first line; refined per finding by SourceFile.line_of.
+    origin = FileOrigin(source.path, doc.index, prefix, doc.first_line + 1)
+    return KubeObject(body=data, ref=ref, origin=origin)
+
+
+def expand_paths(paths: Iterable[str], recursive: bool) -> Iterator[str]:
+    """Files named on the command line, and manifest files inside named directories."""
+    for path in paths:
+        if path == "-":
+            yield path
+            continue
+        if os.path.isdir(path):
+            if recursive:
+                found = sorted(
+                    str(p) for p in Path(path).rglob("*") if p.is_file() and _is_manifest(p)
+                )
+            else:
+                found = sorted(
+                    str(p) for p in Path(path).iterdir() if p.is_file() and _is_manifest(p)
+                )
+            yield from found
+        else:
+            yield path
+
+
+def _is_manifest(path: Path) -> bool:
+    return path.suffix.lower() in MANIFEST_SUFFIXES and not path.name.startswith(".")
+
+
+def read_source(path: str) -> SourceFile:
+    """Read and parse one path ("-" is stdin); raises InputError when it cannot be read."""
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+        display = STDIN
+    else:
+        display = path
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise InputError(path, "no such file or directory") from None
+        except IsADirectoryError:
+            raise InputError(path, "is a directory (use -R to recurse)") from None
+        except PermissionError:
+            raise InputError(path, "permission denied") from None
+        except OSError as exc:
+            raise InputError(path, exc.strerror or str(exc)) from None
+    text, has_bom = decode(display, raw)
+    return parse_text(display, text, has_bom)

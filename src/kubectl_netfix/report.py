@@ -1,0 +1,150 @@
+"""Findings as text (for people) and JSON (a documented, versioned schema for programs).
+
+The JSON schema is `schemas/report.schema.json`; bump REPORT_SCHEMA_VERSION on any change that
+is not a pure addition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from kubectl_netfix import __version__
+from kubectl_netfix.model import Finding, Fix, FileOrigin, KubeObject, Severity
+
+REPORT_SCHEMA_VERSION = 1
+
+LineResolver = Callable[[KubeObject, str], int | None]
+
+_COLOURS = {
+    Severity.ERROR: "\033[31m",
+    Severity.WARNING: "\033[33m",
+    Severity.INFO: "\033[36m",
+}
+_DIM = "\033[2m"
+_BOLD = "\033[1m"
+_RESET = "\033[0m"
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a TTY, never with NO_COLOR (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def location(finding: Finding, resolve_line: LineResolver) -> str:
+    origin = finding.obj.origin
+    if isinstance(origin, FileOrigin):
+        line = resolve_line(finding.obj, finding.pointer) or origin.line
+        return f"{origin.path}:{line}"
+    return f"{finding.obj.ref}{finding.pointer or ''}"
+
+
+def fix_label(fix: Fix) -> str:
+    return f"{fix.applicability.label} fix"
+
+
+def render_text(
+    findings: Sequence[Finding],
+    resolve_line: LineResolver,
+    colour: bool = False,
+) -> str:
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if colour else text
+
+    lines: list[str] = []
+    for finding in findings:
+        severity = paint(_COLOURS[finding.severity], finding.severity.label)
+        where = paint(_BOLD, location(finding, resolve_line))
+        lines.append(f"{where}: {severity} {finding.rule_id} {finding.message}")
+        if finding.fix is not None:
+            lines.append(paint(_DIM, f"  fix ({fix_label(finding.fix)}): {finding.fix.title}"))
+            if finding.fix.note:
+                lines.append(paint(_DIM, f"  note: {finding.fix.note}"))
+    lines.append(summary_line(findings))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return "No findings."
+    counts = {severity: 0 for severity in Severity}
+    fixable = 0
+    for finding in findings:
+        counts[finding.severity] += 1
+        if finding.fix is not None and finding.fix.patches:
+            fixable += 1
+    parts = [
+        f"{counts[s]} {s.label}{'s' if counts[s] != 1 and s != Severity.INFO else ''}"
+        for s in sorted(Severity, reverse=True)
+        if counts[s]
+    ]
+    noun = "finding" if len(findings) == 1 else "findings"
+    return f"{len(findings)} {noun} ({', '.join(parts)}); {fixable} with a fix."
+
+
+def object_json(obj: KubeObject, pointer: str | None, resolve_line: LineResolver) -> dict[str, Any]:
+    ref = obj.ref
+    result: dict[str, Any] = {
+        "apiVersion": ref.api_version,
+        "kind": ref.kind,
+        "namespace": ref.namespace,
+        "name": ref.name,
+    }
+    origin = obj.origin
+    if isinstance(origin, FileOrigin):
+        result["file"] = origin.path
+        result["document"] = origin.doc_index
+        result["pointerPrefix"] = origin.pointer_prefix
+        if pointer is not None:
+            result["line"] = resolve_line(obj, pointer) or origin.line
+    else:
+        result["context"] = origin.context
+        result["resourceVersion"] = origin.resource_version
+    return result
+
+
+def fix_json(fix: Fix, resolve_line: LineResolver) -> dict[str, Any]:
+    return {
+        "title": fix.title,
+        "applicability": fix.applicability.label,
+        "note": fix.note or None,
+        "patches": [
+            {"target": object_json(patch.target, None, resolve_line), "ops": list(patch.ops)}
+            for patch in fix.patches
+        ],
+        "creates": list(fix.creates),
+    }
+
+
+def finding_json(finding: Finding, resolve_line: LineResolver) -> dict[str, Any]:
+    return {
+        "rule": finding.rule_id,
+        "severity": finding.severity.label,
+        "message": finding.message,
+        "object": object_json(finding.obj, finding.pointer, resolve_line),
+        "pointer": finding.pointer,
+        "fix": fix_json(finding.fix, resolve_line) if finding.fix else None,
+    }
+
+
+def render_json(
+    findings: Sequence[Finding],
+    resolve_line: LineResolver,
+    errors: Sequence[str] = (),
+) -> str:
+    document = {
+        "schemaVersion": REPORT_SCHEMA_VERSION,
+        "tool": {"name": "kubectl-netfix", "version": __version__},
+        "findings": [finding_json(f, resolve_line) for f in findings],
+        "errors": list(errors),
+        "summary": {
+            severity.label: sum(1 for f in findings if f.severity == severity)
+            for severity in Severity
+        },
+    }
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
