@@ -179,10 +179,245 @@ build_etcd_or_kwok() {
   esac
 }
 
+# ------------------------------------------------------------------------------------------
+# helpers shared by both backends
+# ------------------------------------------------------------------------------------------
+
+# wait_until SECONDS DESCRIPTION CMD...: retry CMD (quietly) until it succeeds or time runs out.
+wait_until() {
+  local timeout="$1" what="$2" deadline=$((SECONDS + $1))
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "timed out after ${timeout}s waiting for ${what}"
+    fi
+    sleep 1
+  done
+}
+
+kubeconfig_for() { case "$1" in local) echo "$LOCAL_KUBECONFIG" ;; kind) echo "$KIND_KUBECONFIG" ;; esac; }
+
+# k BACKEND ARGS...: kubectl against the backend's cluster (the built kubectl for local).
+k() {
+  local backend="$1"; shift
+  local kubectl=kubectl
+  [[ "$backend" == local ]] && kubectl="${BIN_DIR}/kubectl"
+  "$kubectl" --kubeconfig "$(kubeconfig_for "$backend")" "$@"
+}
+
+api_ready() { k "$1" get --raw /readyz --request-timeout=5s; }
+
+default_sa_exists() { k "$1" -n default get serviceaccount default; }
+
+# Wait until the cluster is usable: API ready, all nodes Ready, the default ServiceAccount
+# exists (pods can be created), and the DNS pods behind kube-dns run.
+wait_ready() {
+  local backend="$1"
+  log "waiting for the API server ..."
+  wait_until 120 "the API server to be ready" api_ready "$backend"
+  log "waiting for the nodes to be Ready ..."
+  wait_until 120 "at least one node to register" nodes_exist "$backend"
+  k "$backend" wait --for=condition=Ready node --all --timeout=120s >/dev/null
+  log "waiting for the default ServiceAccount ..."
+  wait_until 120 "the default ServiceAccount" default_sa_exists "$backend"
+  log "waiting for CoreDNS (k8s-app=kube-dns) ..."
+  k "$backend" -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null
+}
+
+nodes_exist() { [[ -n "$(k "$1" get nodes -o name 2>/dev/null)" ]]; }
+
+# Apply e2e/cluster-addons.yaml. kind (like kubeadm) already has these objects: only create the
+# ones it lacks, never rewrite its own.
+apply_addons() {
+  local backend="$1"
+  if [[ "$backend" == kind ]]; then
+    if k kind -n kube-system get service/kube-dns configmap/coredns configmap/kube-proxy deployment/coredns >/dev/null 2>&1; then
+      return 0
+    fi
+    log "adding the missing kube-system addons from ${ADDONS} ..."
+    k kind create -f "$ADDONS" 2>&1 | grep -v AlreadyExists >&2 || true
+  else
+    log "applying ${ADDONS} ..."
+    k "$backend" apply -f "$ADDONS" >/dev/null
+  fi
+}
+
+print_env() {
+  local backend="$1"
+  printf 'export KUBECONFIG=%q\n' "$(kubeconfig_for "$backend")"
+  if [[ "$backend" == local ]]; then
+    # The kubectl built with the cluster (same version) first on PATH; only kubectl is there.
+    printf 'export PATH=%q:"$PATH"\n' "${K8S_DIR}/path"
+  fi
+}
+
+# readonly-kubeconfig BACKEND: a kubeconfig for ServiceAccount kube-system/netfix-readonly, bound
+# to the built-in `view` ClusterRole in every namespace (get/list/watch of most namespaced
+# resources; no Secrets, no writes, no cluster-scoped kinds but namespaces). Prints its path.
+readonly_kubeconfig() {
+  local backend="$1" out server ca token
+  out="${CACHE_ROOT}/kubeconfig-${backend}-readonly"
+  api_ready "$backend" >/dev/null 2>&1 || die "the ${backend} cluster is not up: run e2e/cluster.sh up ${backend}"
+  k "$backend" -n kube-system create serviceaccount netfix-readonly --dry-run=client -o yaml | k "$backend" apply -f - >/dev/null
+  k "$backend" create clusterrolebinding netfix-readonly-view --clusterrole=view \
+    --serviceaccount=kube-system:netfix-readonly --dry-run=client -o yaml | k "$backend" apply -f - >/dev/null
+  token="$(k "$backend" -n kube-system create token netfix-readonly --duration=24h)"
+  server="$(k "$backend" config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')"
+  ca="$(k "$backend" config view --raw --minify --flatten -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')"
+  umask 077
+  cat > "$out" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: netfix-e2e
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${ca}
+users:
+- name: netfix-readonly
+  user:
+    token: ${token}
+contexts:
+- name: netfix-readonly@netfix-e2e
+  context:
+    cluster: netfix-e2e
+    user: netfix-readonly
+    namespace: default
+current-context: netfix-readonly@netfix-e2e
+KUBECONFIG
+  echo "$out"
+}
+
+# ------------------------------------------------------------------------------------------
+# local backend: kwokctl --runtime binary with the binaries built above
+# ------------------------------------------------------------------------------------------
+
+kwokctl_local() {
+  KWOK_WORKDIR="$KWOK_WORKDIR" KWOK_KUBECTL_BINARY="${BIN_DIR}/kubectl" KWOK_KUBE_VERSION="$K8S_VERSION" \
+    KWOK_RUNTIME=binary "${BIN_DIR}/kwokctl" --name "$CLUSTER_NAME" "$@"
+}
+
+local_exists() { kwokctl_local get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; }
+
+local_create() {
+  log "creating cluster ${CLUSTER_NAME} (kwokctl --runtime binary, Kubernetes ${K8S_VERSION}) ..."
+  # Pod IPs: each fake node gets a /24 of 10.244.0.0/16 (kind's pod subnet); Services: 10.96.0.0/16
+  # (kind's). Authorization is Node,RBAC and admission plugins are on (kwokctl's defaults with a
+  # secure port).
+  kwokctl_local create cluster \
+    --runtime binary \
+    --etcd-binary "${BIN_DIR}/etcd" \
+    --kube-apiserver-binary "${BIN_DIR}/kube-apiserver" \
+    --kube-controller-manager-binary "${BIN_DIR}/kube-controller-manager" \
+    --kube-scheduler-binary "${BIN_DIR}/kube-scheduler" \
+    --kwok-controller-binary "${BIN_DIR}/kwok" \
+    --components etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok-controller \
+    --secure-port=true --kube-authorization=true --kube-admission=true \
+    --extra-args "kube-apiserver=service-cluster-ip-range=10.96.0.0/16" \
+    --extra-args "kwok-controller=cidr=10.244.0.0/16" \
+    --kubeconfig "$LOCAL_KUBECONFIG" \
+    --quiet-pull \
+    --wait 2m >&2
+}
+
+local_scale_nodes() {
+  local have
+  have="$(k local get nodes -o name 2>/dev/null | wc -l)"
+  if ((have < LOCAL_NODES)); then
+    log "adding fake nodes (kwok): ${LOCAL_NODES} in all ..."
+    kwokctl_local scale node --replicas "$LOCAL_NODES" \
+      --param '.podCIDRs=["10.244.0.0/24"]' --param '.nodeIPs=["192.0.2.1"]' >&2
+  fi
+}
+
+local_up() {
+  build_local
+  mkdir -p "${K8S_DIR}/path"
+  ln -sfn "${BIN_DIR}/kubectl" "${K8S_DIR}/path/kubectl"
+  local start=$SECONDS
+  if local_exists; then
+    if api_ready local >/dev/null 2>&1; then
+      log "cluster ${CLUSTER_NAME} (local) is already up"
+    else
+      log "cluster ${CLUSTER_NAME} exists but does not answer: starting its processes again ..."
+      if ! kwokctl_local start cluster --wait 2m >&2 || ! wait_until 60 "the API server" api_ready local; then
+        log "could not restart it: deleting and creating it anew"
+        local_down
+        local_create
+      fi
+    fi
+  else
+    local_create
+  fi
+  wait_until 120 "the API server to be ready" api_ready local
+  local_scale_nodes
+  apply_addons local
+  wait_ready local
+  log "cluster ${CLUSTER_NAME} (local) is ready in $((SECONDS - start))s: $(k local version -o json | sed -n 's/.*"gitVersion": "\([^"]*\)".*/\1/p' | tail -n1)"
+  log "use it with: eval \"\$(e2e/cluster.sh env local)\""
+}
+
+local_down() {
+  if [[ -x "${BIN_DIR}/kwokctl" ]] && local_exists; then
+    log "deleting cluster ${CLUSTER_NAME} (local) ..."
+    kwokctl_local delete cluster --kubeconfig "$LOCAL_KUBECONFIG" >&2
+  else
+    log "cluster ${CLUSTER_NAME} (local) does not exist"
+  fi
+  rm -f "$LOCAL_KUBECONFIG" "${CACHE_ROOT}/kubeconfig-local-readonly"
+}
+
+# ------------------------------------------------------------------------------------------
+# kind backend (needs Docker)
+# ------------------------------------------------------------------------------------------
+
+kind_exists() { kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; }
+
+kind_up() {
+  command -v kind >/dev/null || die "the kind backend needs the kind CLI (https://kind.sigs.k8s.io) and Docker"
+  command -v kubectl >/dev/null || die "the kind backend needs kubectl on PATH"
+  mkdir -p "$CACHE_ROOT"
+  if kind_exists; then
+    log "cluster ${CLUSTER_NAME} (kind) is already up"
+    kind get kubeconfig --name "$CLUSTER_NAME" > "$KIND_KUBECONFIG"
+  else
+    log "creating kind cluster ${CLUSTER_NAME} from ${E2E_DIR}/kind.yaml ..."
+    kind create cluster --config "${E2E_DIR}/kind.yaml" --name "$CLUSTER_NAME" \
+      --kubeconfig "$KIND_KUBECONFIG" --wait 180s >&2
+  fi
+  apply_addons kind
+  wait_ready kind
+  log "use it with: eval \"\$(e2e/cluster.sh env kind)\""
+}
+
+kind_down() {
+  command -v kind >/dev/null || die "the kind backend needs the kind CLI"
+  if kind_exists; then
+    kind delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KIND_KUBECONFIG" >&2
+  else
+    log "cluster ${CLUSTER_NAME} (kind) does not exist"
+  fi
+  rm -f "$KIND_KUBECONFIG" "${CACHE_ROOT}/kubeconfig-kind-readonly"
+}
+
+# ------------------------------------------------------------------------------------------
+
 main() {
-  case "${1:-}:${2:-}" in
-    build:local) build_local ;;
+  local cmd="${1:-}" backend="${2:-}"
+  case "$backend" in
+    local|kind) ;;
+    *) usage ;;
+  esac
+  case "$cmd" in
+    up) "${backend}_up" ;;
+    down) "${backend}_down" ;;
+    env) print_env "$backend" ;;
+    status)
+      if api_ready "$backend" >/dev/null 2>&1; then echo "up"; else echo "down"; exit 1; fi ;;
+    build) [[ "$backend" == local ]] || die "only the local backend builds anything"; build_local ;;
+    readonly-kubeconfig) readonly_kubeconfig "$backend" ;;
     *) usage ;;
   esac
 }
+
 main "$@"

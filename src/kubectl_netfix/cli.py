@@ -43,6 +43,11 @@ def _source_options() -> list[Option]:
         ),
         option("recursive", "R", "Process the directories named by -f recursively."),
         option(
+            "kubeconfig", None, "Path to the kubeconfig file (default: $KUBECONFIG).", flag=False
+        ),
+        option("context", None, "The kubeconfig context to use.", flag=False),
+        option("all-namespaces", "A", "Read every namespace of the cluster."),
+        option(
             "namespace",
             "n",
             "Namespace for objects that declare none (files) / to read (cluster).",
@@ -120,6 +125,12 @@ def _rule_option_definitions() -> list[Option]:
             flag=False,
         ),
         option("dns-port", None, "Port of the cluster DNS pods [default: 53].", flag=False),
+        option(
+            "dns-peer-cidr",
+            None,
+            "CIDR(s) of extra DNS servers (NodeLocal DNSCache, custom), comma-separated.",
+            flag=False,
+        ),
     ]
 
 
@@ -162,15 +173,15 @@ class CheckCommand(NetfixCommand):
         "Exit status: 0 when nothing at or above --fail-on was found, 1 when something was,\n"
         "2 on a usage or input error (the other inputs are still checked)."
     )
-    options: ClassVar[list[Option]] = [  # type: ignore[misc]
+    options: ClassVar[list[Option]] = [
         *_source_options(),
         option("output", "o", "Output format: text, json or sarif.", flag=False, default="text"),
         option(
             "fail-on",
             None,
-            "Lowest severity that makes the exit status 1: error, warning, info or none.",
+            "Lowest severity that makes the exit status 1: error, warning, info or none "
+            "[default: warning].",
             flag=False,
-            default="warning",
         ),
     ]
 
@@ -182,21 +193,34 @@ class CheckCommand(NetfixCommand):
 
 class FixCommand(NetfixCommand):
     name = "fix"
-    description = "Preview the fixes as a diff, or write them back into the files."
+    description = "Preview the fixes, write them into the files, or apply them to the cluster."
     help = (
-        "Without --write, shows what would change as a unified diff and changes nothing.\n"
-        "--write applies the safe fixes in place, keeping every other byte of the files;\n"
+        "Files (-f): without --write, shows what would change as a unified diff and changes\n"
+        "nothing; --write applies the safe fixes in place, keeping every other byte.\n"
+        "Cluster (no -f): shows each fix as a JSON patch and the equivalent `kubectl patch`;\n"
+        "--apply sends them (--dry-run=server to rehearse, --yes to skip the prompt).\n"
         "--unsafe-fixes adds the fixes that change behaviour. Manual fixes are only shown.\n"
         "\n"
         "Examples:\n"
+        "  kubectl netfix fix -n shop\n"
+        "  kubectl netfix fix -n shop --apply --dry-run=server\n"
+        "  kubectl netfix fix -A --apply --yes\n"
         "  kubectl netfix fix -f deploy/ -R\n"
         "  kubectl netfix fix -f deploy/ -R --write\n"
         "  kubectl netfix fix -f app.yaml --patch      # the RFC 6902 patches as JSON\n"
         "  helm template . | kubectl netfix fix -f - --write > fixed.yaml"
     )
-    options: ClassVar[list[Option]] = [  # type: ignore[misc]
+    options: ClassVar[list[Option]] = [
         *_source_options(),
         option("write", "w", "Write the fixes back into the files (stdin: to stdout)."),
+        option("apply", None, "Patch the live objects (asks for confirmation unless --yes)."),
+        option(
+            "dry-run",
+            None,
+            "With --apply: 'server' sends the patches with dryRun=All and changes nothing.",
+            flag=False,
+        ),
+        option("yes", "y", "Do not ask for confirmation before --apply."),
         option("unsafe-fixes", None, "Also apply fixes that change behaviour."),
         option("patch", None, "Print the JSON patches instead of a diff (same as -o json)."),
         option("output", "o", "Preview format: diff or json.", flag=False, default="diff"),
@@ -211,8 +235,14 @@ class FixCommand(NetfixCommand):
 class RulesCommand(NetfixCommand):
     name = "rules"
     description = "List the rules: id, severity, fixable, summary."
-    options: ClassVar[list[Option]] = [  # type: ignore[misc]
-        option("output", "o", "Output format: text or json.", flag=False, default="text"),
+    options: ClassVar[list[Option]] = [
+        option(
+            "output",
+            "o",
+            "Output format: text, json or markdown (docs/rules.md).",
+            flag=False,
+            default="text",
+        ),
     ]
 
     def run_command(self) -> int:
@@ -224,7 +254,7 @@ class RulesCommand(NetfixCommand):
 class ExplainCommand(NetfixCommand):
     name = "explain"
     description = "Show a rule's documentation."
-    arguments: ClassVar[list[Any]] = [  # type: ignore[misc]
+    arguments: ClassVar[list[Any]] = [
         argument("rule", "The rule id, e.g. egress-dns."),
     ]
 
@@ -243,7 +273,7 @@ class VersionCommand(NetfixCommand):
         return EXIT_OK
 
 
-class NetfixApplication(Application):  # type: ignore[misc]
+class NetfixApplication(Application):
     def __init__(self) -> None:
         super().__init__("kubectl-netfix", __version__)
         for command in (CheckCommand, FixCommand, RulesCommand, ExplainCommand, VersionCommand):

@@ -6,103 +6,75 @@ Imported only when a command runs, so `kubectl netfix version` stays fast.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubectl_netfix import engine, report
 from kubectl_netfix.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
+from kubectl_netfix.config import (
+    OPTION_PARSERS,
+    Config,
+    ConfigError,
+    build_rule_options,
+    find_config,
+    load_config,
+)
 from kubectl_netfix.files import FileSet, load_files
 from kubectl_netfix.inventory import Inventory
 from kubectl_netfix.loader import STDIN, InputError
-from kubectl_netfix.model import Finding, FileOrigin, KubeObject, PatchOp, Severity
-from kubectl_netfix.options import RuleOptions, parse_kube_version
+from kubectl_netfix.model import FileOrigin, Finding, KubeObject, PatchOp, Severity
+from kubectl_netfix.options import RuleOptions
 from kubectl_netfix.rules import ALL_RULES, rule_by_id
+from kubectl_netfix.rules.base import DOC_HEADINGS, Rule
 
 if TYPE_CHECKING:
     from kubectl_netfix.cli import NetfixCommand
+    from kubectl_netfix.cluster import ClusterRead
 
 
 # --- options -------------------------------------------------------------------------------------
 
 
-def _int_option(cmd: NetfixCommand, name: str, minimum: int = 0) -> int | None:
-    raw = cmd.option(name)
-    if raw is None:
-        return None
+def _config(cmd: NetfixCommand) -> Config:
+    known = {rule.id for rule in ALL_RULES}
     try:
-        value = int(raw)
-    except ValueError:
-        raise UsageError(f"--{name}: expected a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise UsageError(f"--{name}: must be at least {minimum}, got {value}")
-    return value
+        explicit = cmd.option("config")
+        if explicit:
+            if not Path(explicit).is_file():
+                raise UsageError(f"--config: {explicit}: no such file")
+            return load_config(Path(explicit), known)
+        found = find_config(Path.cwd())
+        return load_config(found, known) if found else Config()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
-def _parse_labels(text: str, flag: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{flag}: expected key=value[,key=value], got {text!r}")
-        labels[key.strip()] = value.strip()
-    return labels
-
-
-def build_options(cmd: NetfixCommand) -> RuleOptions:
-    options = RuleOptions()
-    if cmd.option("namespace"):
-        options.default_namespace = cmd.option("namespace")
-    if cmd.option("service-cidr"):
-        try:
-            options.service_cidr = tuple(
-                ipaddress.ip_network(part.strip(), strict=False)
-                for part in cmd.option("service-cidr").split(",")
-            )
-        except ValueError as exc:
-            raise UsageError(f"--service-cidr: {exc}") from None
-    if cmd.option("cluster-domain"):
-        options.cluster_domain = cmd.option("cluster-domain").strip(".")
-    ndots = _int_option(cmd, "ndots", minimum=0)
-    if ndots is not None:
-        if ndots > 15:
-            raise UsageError("--ndots: the resolver caps ndots at 15")
-        options.ndots = str(ndots)
-    if cmd.option("kube-version"):
-        try:
-            options.kube_version = parse_kube_version(cmd.option("kube-version"))
-        except ValueError as exc:
-            raise UsageError(f"--kube-version: {exc}") from None
-    threshold = _int_option(cmd, "service-threshold", minimum=1)
-    if threshold is not None:
-        options.service_threshold = threshold
-    options.service_count = _int_option(cmd, "service-count")
-    if cmd.option("proxy-mode"):
-        mode = cmd.option("proxy-mode")
-        if mode not in ("nftables", "ipvs", "iptables"):
-            raise UsageError(f"--proxy-mode: expected nftables, ipvs or iptables, got {mode!r}")
-        options.proxy_mode = mode
-    max_ttl = _int_option(cmd, "max-dns-ttl")
-    if max_ttl is not None:
-        options.max_dns_ttl = max_ttl
-    if cmd.option("ingress-class"):
-        options.ingress_classes = tuple(cmd.option("ingress-class"))
-    if cmd.option("dns-namespace"):
-        options.dns_namespace = cmd.option("dns-namespace")
-    if cmd.option("dns-labels"):
-        options.dns_pod_labels = _parse_labels(cmd.option("dns-labels"), "--dns-labels")
-    dns_port = _int_option(cmd, "dns-port", minimum=1)
-    if dns_port is not None:
-        options.dns_port = dns_port
-    return options
-
-
-def _selected_rules(cmd: NetfixCommand) -> list[Any]:
+def build_options(cmd: NetfixCommand, config: Config) -> RuleOptions:
+    """Rule options from the config file, then the flags (which win)."""
+    values: dict[str, tuple[Any, str]] = {
+        name: (value, f"{config.path}: options.{name}") for name, value in config.options.items()
+    }
+    for name in OPTION_PARSERS:
+        raw = cmd.option(name) if cmd.definition.has_option(name) else None
+        if raw not in (None, [], ""):
+            values[name] = (raw, f"--{name}")
     try:
-        return engine.select_rules(only=cmd.option("rule") or (), skip=cmd.option("skip") or ())
+        return build_rule_options(values)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _selected_rules(cmd: NetfixCommand, config: Config) -> list[Rule]:
+    try:
+        return engine.select_rules(
+            only=cmd.option("rule") or (),
+            skip=cmd.option("skip") or (),
+            disabled=config.disabled,
+        )
     except engine.UnknownRuleError as exc:
         raise UsageError(str(exc)) from None
 
@@ -113,23 +85,68 @@ def _selected_rules(cmd: NetfixCommand) -> list[Any]:
 @dataclass
 class Loaded:
     inventory: Inventory
-    fileset: FileSet
     findings: list[Finding]
+    config: Config
+    fileset: FileSet | None = None  # file mode
+    cluster: ClusterRead | None = None  # live mode
+    warnings: Sequence[str] = ()
+
+    def line_of(self, obj: KubeObject, pointer: str) -> int | None:
+        return self.fileset.line_of(obj, pointer) if self.fileset else None
+
+    @property
+    def errors(self) -> list[InputError]:
+        return self.fileset.errors if self.fileset else []
+
+
+def _given_options(cmd: NetfixCommand, config: Config) -> set[str]:
+    given = set(config.options)
+    given.update(
+        name
+        for name in OPTION_PARSERS
+        if cmd.definition.has_option(name) and cmd.option(name) not in (None, [], "")
+    )
+    return given
 
 
 def _load_and_check(cmd: NetfixCommand) -> Loaded:
     paths = cmd.option("filename") or []
+    config = _config(cmd)
+    options = build_options(cmd, config)
+    rules = _selected_rules(cmd, config)
     if not paths:
-        raise UsageError(
-            "no input: name manifests with -f FILE|DIR|- (live cluster mode is not available "
-            "in this build)"
-        )
-    options = build_options(cmd)
-    rules = _selected_rules(cmd)
+        return _load_cluster(cmd, config, options, rules)
+    for flag in ("all-namespaces", "context", "kubeconfig"):
+        if cmd.option(flag):
+            raise UsageError(f"--{flag} reads a cluster; it cannot be combined with -f")
     fileset = load_files(paths, bool(cmd.option("recursive")), options.default_namespace)
     inventory = Inventory(fileset.objects, options)
-    findings = engine.run(inventory, rules)
-    return Loaded(inventory, fileset, findings)
+    findings = engine.run(inventory, rules, config.severity)
+    return Loaded(inventory, findings, config, fileset=fileset)
+
+
+def _load_cluster(
+    cmd: NetfixCommand, config: Config, options: RuleOptions, rules: list[Rule]
+) -> Loaded:
+    from kubectl_netfix.cluster import ClusterError, read_cluster
+
+    if cmd.option("recursive"):
+        raise UsageError("-R applies to directories named with -f")
+    try:
+        read = read_cluster(
+            kubeconfig=cmd.option("kubeconfig"),
+            context=cmd.option("context"),
+            namespace=cmd.option("namespace"),
+            all_namespaces=bool(cmd.option("all-namespaces")),
+            options=options,
+            options_given=_given_options(cmd, config),
+        )
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    for warning in read.warnings:
+        cmd.write_err(warning + "\n")
+    findings = engine.run(read.inventory, rules, config.severity)
+    return Loaded(read.inventory, findings, config, cluster=read, warnings=read.warnings)
 
 
 def _report_errors(cmd: NetfixCommand, errors: Sequence[InputError]) -> None:
@@ -140,8 +157,9 @@ def _report_errors(cmd: NetfixCommand, errors: Sequence[InputError]) -> None:
 # --- check ---------------------------------------------------------------------------------------
 
 
-def _fail_on(cmd: NetfixCommand) -> Severity | None:
-    value = (cmd.option("fail-on") or "warning").lower()
+def _fail_on(cmd: NetfixCommand, config: Config) -> Severity | None:
+    explicit = cmd.option("fail-on")
+    value = (explicit if explicit else config.fail_on or "warning").lower()
     if value == "none":
         return None
     try:
@@ -156,11 +174,11 @@ def run_check(cmd: NetfixCommand) -> int:
     output = (cmd.option("output") or "text").lower()
     if output not in ("text", "json", "sarif"):
         raise UsageError(f"--output: expected text, json or sarif, got {output!r}")
-    threshold = _fail_on(cmd)
     loaded = _load_and_check(cmd)
+    threshold = _fail_on(cmd, loaded.config)
     findings = loaded.findings
-    errors = loaded.fileset.errors
-    resolve = loaded.fileset.line_of
+    errors = loaded.errors
+    resolve = loaded.line_of
     if output == "json":
         cmd.write_out(report.render_json(findings, resolve, [str(e) for e in errors]))
     elif output == "sarif":
@@ -214,10 +232,16 @@ def run_fix(cmd: NetfixCommand) -> int:
     if output not in ("diff", "json"):
         raise UsageError(f"--output: expected diff or json, got {output!r}")
     loaded = _load_and_check(cmd)
-    fileset = loaded.fileset
-    errors: list[InputError] = list(fileset.errors)
     unsafe = bool(cmd.option("unsafe-fixes"))
     planned = engine.plan(loaded.findings, unsafe=unsafe)
+    if loaded.fileset is None:
+        from kubectl_netfix.live_fix import run_live_fix
+
+        return run_live_fix(cmd, loaded, planned, unsafe)
+    if cmd.option("apply") or cmd.option("dry-run") or cmd.option("yes"):
+        raise UsageError("--apply, --dry-run and --yes patch a cluster; with -f use --write")
+    fileset = loaded.fileset
+    errors: list[InputError] = list(fileset.errors)
 
     if output == "json":
         cmd.write_out(_patches_json(planned, fileset))
@@ -288,7 +312,7 @@ def _report_fix_summary(
     verb = "Fixed" if write else "Would fix"
     files = "file" if changed == 1 else "files"
     parts = [f"{verb} {applied} finding{'s' if applied != 1 else ''} in {changed} {files}."]
-    held = defaultdict(int)
+    held: dict[str, int] = defaultdict(int)
     for _finding, reason in planned.skipped:
         held[reason] += 1
     if held.get("unsafe"):
@@ -304,9 +328,7 @@ def _patches_json(planned: engine.PlannedFixes, fileset: FileSet) -> str:
     patches = []
     for key, ops in planned.ops_by_object.items():
         target = planned.targets[key]
-        patches.append(
-            {"target": report.object_json(target, None, fileset.line_of), "ops": ops}
-        )
+        patches.append({"target": report.object_json(target, None, fileset.line_of), "ops": ops})
     document = {
         "schemaVersion": report.REPORT_SCHEMA_VERSION,
         "patches": patches,
@@ -336,8 +358,11 @@ def run_rules(cmd: NetfixCommand) -> int:
         ]
         cmd.write_out(json.dumps(rows, indent=2) + "\n")
         return EXIT_OK
+    if output == "markdown":
+        cmd.write_out(rules_markdown())
+        return EXIT_OK
     if output != "text":
-        raise UsageError(f"--output: expected text or json, got {output!r}")
+        raise UsageError(f"--output: expected text, json or markdown, got {output!r}")
     header = ("ID", "SEVERITY", "FIXABLE", "SUMMARY")
     rows_text = [
         (rule.id, rule.default_severity.label, rule.fixable.value, rule.summary)
@@ -350,6 +375,41 @@ def run_rules(cmd: NetfixCommand) -> int:
     ]
     cmd.write_out("\n".join(lines) + "\n")
     return EXIT_OK
+
+
+def rules_markdown() -> str:
+    """docs/rules.md, generated from the rules' own metadata (a test keeps the file current)."""
+    parts = [
+        "# Rules\n",
+        "<!-- Generated by `kubectl netfix rules -o markdown`; do not edit by hand. -->\n",
+        "| id | severity | fixable | summary |",
+        "|---|---|---|---|",
+    ]
+    for rule in ALL_RULES:
+        anchor = rule.id
+        parts.append(
+            f"| [`{rule.id}`](#{anchor}) | {rule.default_severity.label} | "
+            f"{rule.fixable.value} | {rule.summary} |"
+        )
+    for rule in ALL_RULES:
+        parts.append(f"\n## {rule.id}\n")
+        parts.append(
+            f"{rule.summary}. Default severity: **{rule.default_severity.label}**; "
+            f"fixable: **{rule.fixable.value}**; kinds: {', '.join(rule.kinds)}.\n"
+        )
+        parts.append(_doc_as_markdown(rule.doc()))
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def _doc_as_markdown(doc: str) -> str:
+    headings = set(DOC_HEADINGS)
+    lines = []
+    for line in doc.splitlines():
+        if line.strip() in headings:
+            lines.append(f"### {line.strip()}")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def run_explain(cmd: NetfixCommand) -> int:

@@ -29,9 +29,7 @@ def select_rules(
     known = {rule.id for rule in ALL_RULES}
     for rule_id in [*only, *skip]:
         if rule_id not in known:
-            raise UnknownRuleError(
-                f"unknown rule {rule_id!r} (see `kubectl netfix rules`)"
-            )
+            raise UnknownRuleError(f"unknown rule {rule_id!r} (see `kubectl netfix rules`)")
     chosen = [rule for rule in ALL_RULES if not only or rule.id in only]
     excluded = set(skip) | (set(disabled) - set(only))
     return [rule() for rule in chosen if rule.id not in excluded]

@@ -33,13 +33,24 @@ class ClusterFacts:
 
 
 class _LabelIndex:
-    """Pod templates of one namespace, findable by any (key, value) they carry."""
+    """Pod templates of one namespace, findable by any (key, value) they carry.
+
+    Live Pods are also kept apart (`pods`): they answer "what runs where". Objects made by a
+    workload (a Deployment's ReplicaSets and Pods, a CronJob's Jobs) are not templates: the
+    top-level workload is what fixes patch, and a Deployment with its ReplicaSet and three Pods
+    must never count as five workloads.
+    """
 
     def __init__(self) -> None:
         self.templates: list[PodTemplate] = []
+        self.pods: list[PodTemplate] = []
         self.by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
 
     def add(self, template: PodTemplate) -> None:
+        if template.is_pod:
+            self.pods.append(template)
+        if template.is_controlled:
+            return
         position = len(self.templates)
         self.templates.append(template)
         for key, value in template.labels.items():
@@ -89,14 +100,21 @@ class Inventory:
     # --- pods ----------------------------------------------------------------------------------
 
     def pod_templates(self, namespace: str) -> list[PodTemplate]:
-        """Pods and workload pod templates of a namespace (live: both, files: templates)."""
+        """Workload pod templates and bare Pods of a namespace (not Pods a workload made)."""
         index = self._pods.get(namespace)
         return index.templates if index else []
+
+    def live_pods(self, namespace: str) -> list[PodTemplate]:
+        """Every Pod object of a namespace (live mode; files rarely have any)."""
+        index = self._pods.get(namespace)
+        return index.pods if index else []
 
     def namespaces_with_pods(self) -> list[str]:
         return sorted(ns for ns, index in self._pods.items() if index.templates)
 
-    def pods_matching(self, namespace: str, selector: Mapping[str, Any] | None) -> list[PodTemplate]:
+    def pods_matching(
+        self, namespace: str, selector: Mapping[str, Any] | None
+    ) -> list[PodTemplate]:
         """Templates in `namespace` matched by a LabelSelector ({} matches all)."""
         index = self._pods.get(namespace)
         if index is None or selector is None:
@@ -110,7 +128,9 @@ class Inventory:
         if index is None:
             return []
         pairs = [(str(k), str(v)) for k, v in selector.items()]
-        return [t for t in index.candidates(pairs) if label_selectors.matches_map(selector, t.labels)]
+        return [
+            t for t in index.candidates(pairs) if label_selectors.matches_map(selector, t.labels)
+        ]
 
     # --- namespaces ----------------------------------------------------------------------------
 

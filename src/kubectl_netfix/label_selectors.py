@@ -9,7 +9,9 @@ from typing import Any
 
 def matches_map(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
     """Service-style selector: every key=value must be present."""
-    return all(labels.get(key) == str(value) or labels.get(key) == value for key, value in selector.items())
+    return all(
+        labels.get(key) == str(value) or labels.get(key) == value for key, value in selector.items()
+    )
 
 
 def matches(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
@@ -25,7 +27,7 @@ def matches(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bo
     for expression in selector.get("matchExpressions") or []:
         if not isinstance(expression, Mapping):
             return False
-        key = expression.get("key")
+        key = str(expression.get("key"))
         operator = expression.get("operator")
         values = [str(v) for v in expression.get("values") or []]
         present = key in labels

@@ -289,7 +289,9 @@ def _parse_yaml_stream(source: SourceFile) -> None:
             resume = _next_document_start(lines, max(failed_line + 1, region_start + 1))
             index = len(source.documents)
             source.documents.append(
-                Document(index, region_start, resume if resume is not None else len(lines), None, error)
+                Document(
+                    index, region_start, resume if resume is not None else len(lines), None, error
+                )
             )
             if resume is None:
                 return

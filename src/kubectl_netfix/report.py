@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from kubectl_netfix import __version__
-from kubectl_netfix.model import Finding, Fix, FileOrigin, KubeObject, Severity
+from kubectl_netfix.model import FileOrigin, Finding, Fix, KubeObject, Severity
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -41,7 +41,7 @@ def location(finding: Finding, resolve_line: LineResolver) -> str:
     if isinstance(origin, FileOrigin):
         line = resolve_line(finding.obj, finding.pointer) or origin.line
         return f"{origin.path}:{line}"
-    return f"{finding.obj.ref}{finding.pointer or ''}"
+    return f"{finding.obj.ref}:{finding.pointer or '/'}"
 
 
 def fix_label(fix: Fix) -> str:

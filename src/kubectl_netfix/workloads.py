@@ -48,6 +48,19 @@ class PodTemplate:
     def is_pod(self) -> bool:
         return self.owner.kind == "Pod"
 
+    @property
+    def is_controlled(self) -> bool:
+        """Made by another workload (a Deployment's ReplicaSet, its Pods, a CronJob's Job):
+        fixes go to the top-level workload, and counting both would count one app twice."""
+        return is_controlled(self.owner)
+
+
+def is_controlled(obj: KubeObject) -> bool:
+    references = obj.metadata.get("ownerReferences")
+    if not isinstance(references, list):
+        return False
+    return any(isinstance(ref, dict) and ref.get("controller") is True for ref in references)
+
 
 def _walk(body: Any, pointer: str) -> Any:
     node = body

@@ -66,4 +66,6 @@ class Rule:
 def single_patch_fix(
     title: str, applicability: Applicability, target: KubeObject, ops: list[PatchOp], note: str = ""
 ) -> Fix:
-    return Fix(title=title, applicability=applicability, patches=(ObjectPatch(target, ops),), note=note)
+    return Fix(
+        title=title, applicability=applicability, patches=(ObjectPatch(target, ops),), note=note
+    )
