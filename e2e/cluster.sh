@@ -68,7 +68,7 @@ go_env() {
   # through the module proxy).
 }
 
-# write_module DIR MODULE_PATH: a throwaway main module whose go.mod pins what we build.
+# write_module DIR GO_MOD: a throwaway main module (in the cache) whose go.mod pins what we build.
 write_module() {
   local dir="$1" body="$2"
   mkdir -p "$dir"
@@ -148,6 +148,11 @@ go_mod_time() {
   printf '%s' "${t:-1970-01-01T00:00:00Z}"
 }
 
+# built COMPONENT VERSION / mark_built COMPONENT VERSION: per-component stamps, written only after
+# a build step succeeded, so an interrupted or re-pinned build redoes exactly what is missing.
+built() { [[ -f "${BIN_DIR}/.built-$1-$2" ]]; }
+mark_built() { touch "${BIN_DIR}/.built-$1-$2"; }
+
 build_local() {
   if binaries_ready; then
     log "binaries for Kubernetes ${K8S_VERSION} already built in ${BIN_DIR}"
@@ -158,25 +163,16 @@ build_local() {
   mkdir -p "$BIN_DIR" "$BUILD_DIR"
   rm -f "$STAMP"
   log "first run on this machine: building binaries from source into ${BIN_DIR}"
-  log "(this takes a long while on a small machine; later runs reuse them)"
+  log "(about 10 minutes on 2 cores; later runs reuse them; go's module and build caches help too)"
   local start=$SECONDS b
-  for b in etcd kwok kwokctl; do [[ -x "${BIN_DIR}/$b" ]] || { build_etcd_or_kwok "$b"; }; done
-  if ! [[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/kube-controller-manager" \
-        && -x "${BIN_DIR}/kube-scheduler" && -x "${BIN_DIR}/kubectl" ]]; then
-    build_kubernetes
-  fi
+  built etcd "$ETCD_VERSION" || { build_etcd; mark_built etcd "$ETCD_VERSION"; }
+  built kwok "$KWOK_VERSION" || { build_kwok; mark_built kwok "$KWOK_VERSION"; }
+  built kubernetes "$K8S_VERSION" || { build_kubernetes; mark_built kubernetes "$K8S_VERSION"; }
   for b in "${LOCAL_BINARIES[@]}"; do [[ -x "${BIN_DIR}/$b" ]] || die "build did not produce ${BIN_DIR}/$b"; done
   "${BIN_DIR}/kube-apiserver" --version | grep -qx "Kubernetes ${K8S_VERSION}" \
     || die "kube-apiserver reports '$("${BIN_DIR}/kube-apiserver" --version)', expected Kubernetes ${K8S_VERSION}"
   stamp_content > "$STAMP"
   log "built all binaries in $((SECONDS - start))s"
-}
-
-build_etcd_or_kwok() {
-  case "$1" in
-    etcd) build_etcd ;;
-    kwok|kwokctl) [[ -x "${BIN_DIR}/kwok" && -x "${BIN_DIR}/kwokctl" ]] || build_kwok ;;
-  esac
 }
 
 # ------------------------------------------------------------------------------------------
@@ -246,6 +242,7 @@ print_env() {
   local backend="$1"
   printf 'export KUBECONFIG=%q\n' "$(kubeconfig_for "$backend")"
   if [[ "$backend" == local ]]; then
+    # shellcheck disable=SC2016 # $PATH is for the shell that evals this
     # The kubectl built with the cluster (same version) first on PATH; only kubectl is there.
     printf 'export PATH=%q:"$PATH"\n' "${K8S_DIR}/path"
   fi
@@ -292,19 +289,33 @@ KUBECONFIG
 # local backend: kwokctl --runtime binary with the binaries built above
 # ------------------------------------------------------------------------------------------
 
+# (fd 9, the lock, is closed for kwokctl: the cluster processes it starts must not hold it.)
 kwokctl_local() {
   KWOK_WORKDIR="$KWOK_WORKDIR" KWOK_KUBECTL_BINARY="${BIN_DIR}/kubectl" KWOK_KUBE_VERSION="$K8S_VERSION" \
-    KWOK_RUNTIME=binary "${BIN_DIR}/kwokctl" --name "$CLUSTER_NAME" "$@"
+    KWOK_RUNTIME=binary "${BIN_DIR}/kwokctl" --config "${E2E_DIR}/kwokctl.yaml" --name "$CLUSTER_NAME" "$@" 9>&-
 }
 
 local_exists() { kwokctl_local get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; }
+
+# kwokctl_logged ARGS...: run kwokctl with its (JSON, verbose) log in ${KWOKCTL_LOG}; show the
+# end of that log if it fails.
+KWOKCTL_LOG="${CACHE_ROOT}/kwokctl.log"
+kwokctl_logged() {
+  mkdir -p "$CACHE_ROOT"
+  printf '\n### %s kwokctl %s\n' "$(date -u +%FT%TZ)" "$*" >> "$KWOKCTL_LOG"
+  if ! kwokctl_local "$@" >> "$KWOKCTL_LOG" 2>&1; then
+    tail -n 30 "$KWOKCTL_LOG" >&2
+    log "kwokctl $1 $2 failed (full log: ${KWOKCTL_LOG}; component logs: ${KWOK_WORKDIR}/clusters/${CLUSTER_NAME}/logs)"
+    return 1
+  fi
+}
 
 local_create() {
   log "creating cluster ${CLUSTER_NAME} (kwokctl --runtime binary, Kubernetes ${K8S_VERSION}) ..."
   # Pod IPs: each fake node gets a /24 of 10.244.0.0/16 (kind's pod subnet); Services: 10.96.0.0/16
   # (kind's). Authorization is Node,RBAC and admission plugins are on (kwokctl's defaults with a
   # secure port).
-  kwokctl_local create cluster \
+  kwokctl_logged create cluster \
     --runtime binary \
     --etcd-binary "${BIN_DIR}/etcd" \
     --kube-apiserver-binary "${BIN_DIR}/kube-apiserver" \
@@ -317,7 +328,7 @@ local_create() {
     --extra-args "kwok-controller=cidr=10.244.0.0/16" \
     --kubeconfig "$LOCAL_KUBECONFIG" \
     --quiet-pull \
-    --wait 2m >&2
+    --wait 2m
 }
 
 local_scale_nodes() {
@@ -325,8 +336,10 @@ local_scale_nodes() {
   have="$(k local get nodes -o name 2>/dev/null | wc -l)"
   if ((have < LOCAL_NODES)); then
     log "adding fake nodes (kwok): ${LOCAL_NODES} in all ..."
-    kwokctl_local scale node --replicas "$LOCAL_NODES" \
-      --param '.podCIDRs=["10.244.0.0/24"]' --param '.nodeIPs=["192.0.2.1"]' >&2
+    # Node n gets pod CIDR 10.244.n.0/24 and InternalIP 198.51.100.(n+1) (TEST-NET-2: documentation
+    # addresses, never this machine's; nothing connects to them).
+    kwokctl_logged scale node --replicas "$LOCAL_NODES" \
+      --param '.podCIDRs=["10.244.0.0/24"]' --param '.nodeIPs=["198.51.100.1"]' 
   fi
 }
 
@@ -335,18 +348,15 @@ local_up() {
   mkdir -p "${K8S_DIR}/path"
   ln -sfn "${BIN_DIR}/kubectl" "${K8S_DIR}/path/kubectl"
   local start=$SECONDS
-  if local_exists; then
-    if api_ready local >/dev/null 2>&1; then
-      log "cluster ${CLUSTER_NAME} (local) is already up"
-    else
-      log "cluster ${CLUSTER_NAME} exists but does not answer: starting its processes again ..."
-      if ! kwokctl_local start cluster --wait 2m >&2 || ! wait_until 60 "the API server" api_ready local; then
-        log "could not restart it: deleting and creating it anew"
-        local_down
-        local_create
-      fi
-    fi
+  if local_exists && api_ready local >/dev/null 2>&1; then
+    log "cluster ${CLUSTER_NAME} (local) is already up"
   else
+    if local_exists; then
+      # Its processes are gone (a reboot, or a CI job that ended them): start from a clean slate
+      # rather than reuse whatever objects the last run left.
+      log "cluster ${CLUSTER_NAME} exists but does not answer: deleting it and creating it anew"
+      local_down
+    fi
     local_create
   fi
   wait_until 120 "the API server to be ready" api_ready local
@@ -360,7 +370,7 @@ local_up() {
 local_down() {
   if [[ -x "${BIN_DIR}/kwokctl" ]] && local_exists; then
     log "deleting cluster ${CLUSTER_NAME} (local) ..."
-    kwokctl_local delete cluster --kubeconfig "$LOCAL_KUBECONFIG" >&2
+    kwokctl_logged delete cluster --kubeconfig "$LOCAL_KUBECONFIG"
   else
     log "cluster ${CLUSTER_NAME} (local) does not exist"
   fi
@@ -402,11 +412,25 @@ kind_down() {
 
 # ------------------------------------------------------------------------------------------
 
+# One cluster.sh at a time changes the cache and the cluster (a second `up` waits for a first
+# one that is still building).
+take_lock() {
+  mkdir -p "$CACHE_ROOT"
+  exec 9>"${CACHE_ROOT}/.cluster.lock"
+  if ! flock -n 9; then
+    log "another e2e/cluster.sh is running; waiting for it ..."
+    flock 9
+  fi
+}
+
 main() {
   local cmd="${1:-}" backend="${2:-}"
   case "$backend" in
     local|kind) ;;
     *) usage ;;
+  esac
+  case "$cmd" in
+    up|down|build|readonly-kubeconfig) take_lock ;;
   esac
   case "$cmd" in
     up) "${backend}_up" ;;
