@@ -89,10 +89,13 @@ def target_version(inventory: Inventory) -> tuple[int, int] | None:
     return inventory.options.kube_version or inventory.facts.server_version
 
 
-def service_count(inventory: Inventory) -> tuple[int, str]:
-    """The number of Services and where it comes from, for the message."""
+def service_count(inventory: Inventory) -> tuple[int, str] | None:
+    """The number of Services and where it comes from, for the message; None when unknown
+    (live, Services could not be listed)."""
     if inventory.options.service_count is not None:
         return inventory.options.service_count, "--service-count"
+    if inventory.facts.unreadable & {"Service", "services"}:
+        return None
     counted = len(inventory.of_kind("Service"))
     return counted, "in the cluster" if inventory.facts.live else "in the input"
 
@@ -189,21 +192,24 @@ class KubeProxyMode(Rule):
         target = proposed_mode(inventory)
         shown = f"mode: {json.dumps(raw_mode)}" if raw_mode is not None else "no mode set"
         if mode in ("", "iptables"):
-            count, origin = service_count(inventory)
+            counted = service_count(inventory)
+            if counted is None:
+                return None
+            count, origin = counted
             threshold = inventory.options.service_threshold
             if count < threshold:
                 return None
             effective = "iptables"
             problem = (
-                f"kube-proxy runs in iptables mode ({shown}) with {count} Services {origin} "
-                f"(threshold {threshold}): every new connection walks the Service rules one by "
-                "one and every sync rewrites them all"
+                f"kube-proxy runs in iptables mode ({shown}) with {count} Services ({origin}, "
+                f"threshold {threshold}): each new connection walks the Service rules in order "
+                "and each sync rewrites them all"
             )
         elif mode == "ipvs" and version is not None and version >= IPVS_DEPRECATED:
             effective = "ipvs"
             problem = (
-                f"kube-proxy runs in ipvs mode, deprecated since Kubernetes 1.35 "
-                f"(target version {_version_text(version)}); nftables replaces it"
+                "kube-proxy runs in ipvs mode, deprecated since Kubernetes 1.35 "
+                f"(target version {_version_text(version)})"
             )
         else:
             return None
@@ -214,7 +220,7 @@ class KubeProxyMode(Rule):
                 f"{problem}; --proxy-mode={target} keeps the current mode, so no change is "
                 "proposed",
             )
-        message = f"{problem}; switch to {target} mode, then {_restart_text(target)}"
+        message = f"{problem}; switch to {target} and {_restart_text(target)}"
         return self.finding(
             source.obj,
             source.pointer,
@@ -313,7 +319,7 @@ def _replace_value(text: str, node: yaml.Node, target: str) -> str | None:
 def _insert_mode(text: str, root: yaml.MappingNode, target: str) -> str | None:
     if root.flow_style or not root.value:
         return None
-    column = root.value[0][0].start_mark.column
+    column: int = root.value[0][0].start_mark.column
     anchor = root.value[-1][1]
     for key_node, value_node in root.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == "kind":
@@ -321,7 +327,7 @@ def _insert_mode(text: str, root: yaml.MappingNode, target: str) -> str | None:
             break
     # The last line of the anchor value: a block collection ends where the next line starts.
     end = anchor.end_mark
-    last_line = end.line if end.column > 0 else end.line - 1
+    last_line: int = end.line if end.column > 0 else end.line - 1
     lines = split_lines(text)
     position = min(max(last_line + 1, 1), len(lines))
     new_line = " " * column + f"mode: {target}\n"
