@@ -105,8 +105,9 @@ def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
     """Gather the ops of every applicable fix, per target object, in finding order.
 
     Each fix is tried on the objects as the earlier fixes leave them: one whose guards no longer
-    hold (two Services adding the same affinity to one Deployment) is skipped and reported, so
-    the result is never half a fix; the next run plans it afresh.
+    hold, or whose `add` would land on a member an earlier fix created (two Services adding the
+    same affinity to one Deployment: RFC 6902 would silently replace it), is skipped and
+    reported, so the result is never half a fix; the next run plans it afresh.
     """
     planned = PlannedFixes()
     current: dict[int, Any] = {}
@@ -123,6 +124,7 @@ def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
             for patch in fix.patches:
                 key = id(patch.target)
                 base = trial.get(key, current.get(key, patch.target.body))
+                _refuse_overwriting_add(base, patch.ops)
                 trial[key] = jsonpatch.apply_patch(base, list(patch.ops))
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
             planned.skipped.append((finding, f"conflicts with an earlier fix ({exc})"))
@@ -134,3 +136,20 @@ def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
             planned.ops_by_object.setdefault(key, []).extend(patch.ops)
         planned.applied.append(finding)
     return planned
+
+
+def _refuse_overwriting_add(document: Any, ops: Sequence[PatchOp]) -> None:
+    """Rules `add` only what is absent (they `test`+`replace` what exists), so an `add` onto an
+    existing member means another fix got there first."""
+    for op in ops:
+        if op.get("op") != "add":
+            continue
+        pointer = jsonpointer.JsonPointer(op["path"])
+        if not pointer.parts or pointer.parts[-1] == "-":
+            continue
+        try:
+            parent = jsonpointer.JsonPointer.from_parts(pointer.parts[:-1]).resolve(document)
+        except jsonpointer.JsonPointerException:
+            continue  # created by an earlier op of this patch, or the op fails and says why
+        if isinstance(parent, dict) and pointer.parts[-1] in parent:
+            raise jsonpatch.JsonPatchConflict(f"{op['path']} already exists")
