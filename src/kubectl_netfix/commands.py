@@ -338,7 +338,7 @@ def _patches_json(planned: engine.PlannedFixes, fileset: FileSet) -> str:
             for f, reason in planned.skipped
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document, indent=2, default=str) + "\n"
 
 
 # --- rules / explain -----------------------------------------------------------------------------

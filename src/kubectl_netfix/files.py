@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +28,13 @@ class FileSet:
 
 def load_files(paths: Sequence[str], recursive: bool, default_namespace: str) -> FileSet:
     fileset = FileSet()
+    seen: set[str] = set()
     for path in expand_paths(paths, recursive):
+        # A file named twice (or also found under a named directory) is read once.
+        identity = path if path == "-" else os.path.realpath(path)
+        if identity in seen:
+            continue
+        seen.add(identity)
         try:
             source = read_source(path)
         except InputError as exc:

@@ -85,6 +85,16 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """The C loader, refusing duplicate mapping keys (kubectl refuses them too)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Fast path: compare the raw key scalars (C strings, no construction); only a repeat
+        # there can be a duplicate, and only then are the keys constructed to be sure.
+        raw_keys = [
+            key_node.value for key_node, _ in node.value if type(key_node) is yaml.ScalarNode
+        ]
+        if len(set(raw_keys)) != len(raw_keys) or len(raw_keys) != len(node.value):
+            self._refuse_duplicates(node)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    def _refuse_duplicates(self, node: yaml.MappingNode) -> None:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -93,7 +103,7 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
             try:
                 duplicate = key in seen
             except TypeError:  # unhashable key: the base constructor reports it
-                break
+                return
             if duplicate:
                 raise _DuplicateKeyError(
                     "while constructing a mapping",
@@ -102,7 +112,30 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                     key_node.start_mark,
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+def _int_unless_sexagesimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    if ":" in str(node.value):
+        return str(loader.construct_scalar(node))
+    return loader.construct_yaml_int(node)
+
+
+def _float_unless_sexagesimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    if ":" in str(node.value):
+        return str(loader.construct_scalar(node))
+    return loader.construct_yaml_float(node)
+
+
+# kubectl (sigs.k8s.io/yaml, go-yaml v2) keeps an unquoted 2024-01-01 and a YAML 1.1
+# sexagesimal 1:20 as strings; so must we, or a selector value would stop matching its label
+# and a report could not be serialised.
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_unless_sexagesimal)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _float_unless_sexagesimal)
 
 
 @dataclass
@@ -124,11 +157,14 @@ class SourceFile:
     is_json: bool = False
     documents: list[Document] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
-    _line_starts: list[int] | None = None
+    _lines: list[str] | None = field(default=None, repr=False)
 
     @property
     def lines(self) -> list[str]:
-        return split_lines(self.text)
+        # Cached: every finding's line number reads it, and a split costs the whole file.
+        if self._lines is None:
+            self._lines = split_lines(self.text)
+        return self._lines
 
     def document_text(self, doc: Document) -> str:
         return "".join(self.lines[doc.first_line : doc.end_line])
@@ -175,12 +211,15 @@ def _json_line_of(text: str, doc: Document, pointer: str) -> int:
     return _line_in_yaml(text, pointer) + 1
 
 
-_LINE = re.compile(r"[^\n]*\n|[^\n]+$")
+# libyaml's line breaks: CRLF, LF, CR, NEL, LS, PS. str.splitlines also splits on \x0b, \x0c,
+# \x1c-\x1e, which YAML does not treat as breaks, and that would shift every line number.
+_LINE = re.compile(
+    "[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])|[^\r\n\x85\u2028\u2029]+$"
+)
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines with their endings, split on LF only (str.splitlines also splits on \\x0c, U+2028,
-    ... which YAML does not treat as line breaks, and that would shift every line number)."""
+    """Lines with their endings, split exactly where libyaml counts a new line."""
     return _LINE.findall(text)
 
 
@@ -286,7 +325,8 @@ def _parse_yaml_stream(source: SourceFile) -> None:
             error = _yaml_error(source.path, exc, start_line)
             source.errors.append(error)
             failed_line = (error.line or 1) - 1
-            resume = _next_document_start(lines, max(failed_line + 1, region_start + 1))
+            # Not failed_line + 1: an unclosed quote or bracket is reported on the next `---`.
+            resume = _next_document_start(lines, max(failed_line, region_start + 1))
             index = len(source.documents)
             source.documents.append(
                 Document(

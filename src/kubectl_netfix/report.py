@@ -147,4 +147,4 @@ def render_json(
             for severity in Severity
         },
     }
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    return json.dumps(document, indent=2, default=str) + "\n"
