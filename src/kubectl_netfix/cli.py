@@ -143,7 +143,7 @@ class NetfixCommand(Command):
         try:
             return self.run_command()
         except (UsageError, InputError) as exc:
-            self.line_error(f"error: {exc}")
+            self.write_err(f"error: {exc}\n")  # raw: user text is no style tag
             return EXIT_USAGE
 
     def run_command(self) -> int:
@@ -292,7 +292,7 @@ class NetfixApplication(Application):
             return int(super()._run(io))
         except CleoError as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            io.write_error_line(f"error: {message}")
+            io.write_error_line(f"error: {message}", type=OutputType.RAW)
             io.write_error_line("Run `kubectl netfix --help` for usage.")
             return EXIT_USAGE
         except KeyboardInterrupt:
@@ -301,7 +301,9 @@ class NetfixApplication(Application):
         except Exception as exc:  # never a traceback for the user; -vvv shows it
             if io.is_debug():
                 raise
-            io.write_error_line(f"error: internal error: {type(exc).__name__}: {exc}")
+            io.write_error_line(
+                f"error: internal error: {type(exc).__name__}: {exc}", type=OutputType.RAW
+            )
             return EXIT_USAGE
 
 
