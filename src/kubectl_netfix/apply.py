@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_netfix.cluster import RESOURCE_BY_KIND, api_error_message, get_json
+from kubectl_netfix.cluster import RESOURCE_BY_KIND, _slim, api_error_message, get_json
 from kubectl_netfix.inventory import Inventory
 from kubectl_netfix.model import ClusterOrigin, Finding, JsonObject, KubeObject, PatchOp
 from kubectl_netfix.rules import rule_by_id
@@ -114,10 +114,11 @@ def _send_create(client: Any, body: JsonObject, dry_run: bool) -> JsonObject:
     return result
 
 
-def _is_test_failure(exc: Exception) -> bool:
-    # A failed JSON-patch `test` comes back as 422 (or 409 on some versions) naming the test.
-    message = api_error_message(exc).lower()
-    return _status(exc) in (409, 422) and ("test" in message or "conflict" in message)
+def _may_be_guard_failure(exc: Exception) -> bool:
+    # A failed JSON-patch `test` comes back as 422 (409 on some versions); v1.36 says only
+    # "the server rejected our request due to an error in our request", so the message cannot
+    # tell it from an invalid patch: re-reading the object does (see apply_patch).
+    return _status(exc) in (409, 422)
 
 
 def _failure(target: str, exc: Exception, verb: str, resource: str) -> ObjectResult:
@@ -152,39 +153,61 @@ def apply_patch(
         return ObjectResult(target, FAILED, f"netfix cannot patch {obj.kind} objects")
     attempt_obj, attempt_ops = obj, ops
     for attempt in range(2):
+        before = (
+            attempt_obj.origin.resource_version
+            if isinstance(attempt_obj.origin, ClusterOrigin)
+            else ""
+        )
         try:
-            before = (
-                attempt_obj.origin.resource_version
-                if isinstance(attempt_obj.origin, ClusterOrigin)
-                else ""
-            )
             result = _send_patch(client, attempt_obj, guarded(attempt_obj, attempt_ops), dry_run)
         except Exception as exc:
-            if _is_test_failure(exc) and attempt == 0:
+            if not _may_be_guard_failure(exc):
+                return _failure(target, exc, "patch", resource.display)
+            try:
                 fresh = _reread(client, obj)
-                if fresh is None:
-                    return ObjectResult(target, NOT_FOUND, "deleted since it was read")
-                new_ops = None
-                for rule_id in rule_ids:
-                    planned = replan(fresh, rule_id)
-                    if planned:
-                        new_ops = [*(new_ops or []), *planned]
-                if not new_ops:
-                    return ObjectResult(
-                        target, UNCHANGED, "changed since it was read; no fix needed now"
-                    )
-                attempt_obj, attempt_ops = fresh, new_ops
-                continue
-            if _is_test_failure(exc):
+            except Exception:
+                return _failure(target, exc, "patch", resource.display)
+            if fresh is None:
+                return ObjectResult(target, NOT_FOUND, "deleted since it was read")
+            if not _changed(attempt_obj, fresh):
+                # Not a concurrent change: the patch itself is wrong; say which guard failed.
+                return _invalid(target, exc, fresh, attempt_ops, resource.display)
+            if attempt == 1:
+                break
+            new_ops: list[PatchOp] = []
+            for rule_id in rule_ids:
+                new_ops.extend(replan(fresh, rule_id) or ())
+            if not new_ops:
                 return ObjectResult(
-                    target, CONFLICT, "changed concurrently; not overwritten: run netfix again"
+                    target, UNCHANGED, "changed since it was read; no fix needed now"
                 )
-            return _failure(target, exc, "patch", resource.display)
+            attempt_obj, attempt_ops = fresh, new_ops
+            continue
         if dry_run:
             return ObjectResult(target, DRY_RUN_OK)
         after = str((result.get("metadata") or {}).get("resourceVersion", ""))
         return ObjectResult(target, UNCHANGED if after == before else APPLIED)
-    return ObjectResult(target, CONFLICT, "changed concurrently; not overwritten")
+    return ObjectResult(target, CONFLICT, "changed concurrently; not overwritten: run netfix again")
+
+
+def _changed(planned: KubeObject, fresh: KubeObject) -> bool:
+    """Whether the object changed since `planned` was read (its resourceVersion moved)."""
+    old = planned.origin.resource_version if isinstance(planned.origin, ClusterOrigin) else ""
+    new = fresh.origin.resource_version if isinstance(fresh.origin, ClusterOrigin) else ""
+    return bool(old) and old != new
+
+
+def _invalid(
+    target: str, exc: Exception, fresh: KubeObject, ops: Sequence[PatchOp], resource: str
+) -> ObjectResult:
+    import jsonpatch
+    import jsonpointer
+
+    try:
+        jsonpatch.apply_patch(fresh.body, list(ops))
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as local:
+        return ObjectResult(target, INVALID, f"{api_error_message(exc)}: {local}")
+    return _failure(target, exc, "patch", resource)
 
 
 def create_object(client: Any, body: JsonObject, dry_run: bool) -> ObjectResult:
@@ -212,6 +235,7 @@ def _reread(client: Any, obj: KubeObject) -> KubeObject | None:
         raise
     body.setdefault("apiVersion", obj.ref.api_version)
     body.setdefault("kind", obj.kind)
+    body = _slim(obj.kind, body)  # the shape the rules saw when they planned
     origin = obj.origin
     context = origin.context if isinstance(origin, ClusterOrigin) else ""
     rv = str((body.get("metadata") or {}).get("resourceVersion", ""))

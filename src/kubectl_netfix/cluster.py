@@ -167,10 +167,8 @@ def _slim(kind: str, item: JsonObject) -> JsonObject:
     metadata = item.get("metadata")
     if isinstance(metadata, dict):
         metadata.pop("managedFields", None)
-        annotations = metadata.get("annotations")
-        if isinstance(annotations, dict):
-            # kubectl apply's copy of the whole object: large, and never read by a rule.
-            annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+        # Annotations stay whole, kubectl apply's last-applied copy included: a fix's `test` op
+        # on /metadata/annotations is checked by the server against what it really holds.
     status = item.get("status")
     if isinstance(status, dict):
         keep = _KEEP_STATUS.get(kind, ())
@@ -192,6 +190,21 @@ def list_resource(client: Any, resource: Resource, namespace: str | None) -> Ite
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return
+
+
+def count_objects(client: Any, resource: Resource) -> int | None:
+    """How many objects of `resource` the whole cluster has, from a one-item page and the
+    server's remainingItemCount; None when the server does not say (or denies the list)."""
+    try:
+        page = get_json(client, resource.collection_path(None), [("limit", 1)])
+    except Exception:
+        return None
+    metadata = page.get("metadata") or {}
+    items = len(page.get("items") or [])
+    if not metadata.get("continue"):
+        return items
+    remaining = metadata.get("remainingItemCount")
+    return items + remaining if isinstance(remaining, int) else None
 
 
 class _Progress:
@@ -234,6 +247,8 @@ def read_cluster(
         namespace = _context_namespace(kubeconfig, context) or "default"
     scope = None if all_namespaces else namespace
     facts = ClusterFacts(live=True, context=context_name)
+    if scope is not None:
+        facts.namespaces_read = frozenset({scope, SYSTEM_NAMESPACE})
     warnings: list[str] = []
     try:
         version = get_json(client, "/version")
@@ -306,6 +321,9 @@ def read_cluster(
     with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
         list(pool.map(fetch, jobs))
     progress.close()
+    if scope is not None:
+        # kube-proxy-mode weighs the cluster's Services, not those of the one namespace.
+        facts.service_count = count_objects(client, RESOURCE_BY_KIND["Service"])
 
     objects: list[KubeObject] = []
     seen: set[tuple[str, str | None, str]] = set()

@@ -30,6 +30,11 @@ class ClusterFacts:
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Resources the run could not read (e.g. forbidden), so rules needing them stay silent.
     unreadable: set[str] = field(default_factory=set)
+    # Live with -n: the namespaces whose objects were read (that one and kube-system), so a rule
+    # looking for pods anywhere knows it saw only these. None: every namespace (-A, or files).
+    namespaces_read: frozenset[str] | None = None
+    # Live: the number of Services in the whole cluster, counted even when -n lists only some.
+    service_count: int | None = None
 
 
 class _LabelIndex:

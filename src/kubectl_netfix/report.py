@@ -76,7 +76,7 @@ def summary_line(findings: Sequence[Finding]) -> str:
     fixable = 0
     for finding in findings:
         counts[finding.severity] += 1
-        if finding.fix is not None and finding.fix.patches:
+        if finding.fix is not None and (finding.fix.patches or finding.fix.creates):
             fixable += 1
     parts = [
         f"{counts[s]} {s.label}{'s' if counts[s] != 1 and s != Severity.INFO else ''}"

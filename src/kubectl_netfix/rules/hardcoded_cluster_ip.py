@@ -40,8 +40,20 @@ class IPLiteral:
     address: IPAddress
 
 
+# What every match of _IPV4 ("1.2") or _IPV6 ("::", ":db8:") contains: most values have
+# neither, and one search rules both patterns out.
+_IP_HINT = re.compile(r"\d\.\d|:[0-9A-Fa-f]{0,4}:")
+
+
+def _may_hold_ip(value: object) -> bool:
+    """A string that ip_literals could find something in (the others make no Site)."""
+    return isinstance(value, str) and _IP_HINT.search(value) is not None
+
+
 def ip_literals(text: str) -> list[IPLiteral]:
     """Every IPv4/IPv6 address written inside `text`, left to right."""
+    if not _IP_HINT.search(text):
+        return []
     found: list[IPLiteral] = []
     taken: list[tuple[int, int]] = []
     for match in _IPV6.finditer(text):
@@ -186,7 +198,7 @@ def _sites(inventory: Inventory) -> Iterator[Site]:
                 label = f"container {name}" if isinstance(name, str) else f"container {path}"
                 env = container.get("env")
                 for number, item in enumerate(env if isinstance(env, list) else []):
-                    if isinstance(item, dict) and isinstance(item.get("value"), str):
+                    if isinstance(item, dict) and _may_hold_ip(item.get("value")):
                         var = item.get("name")
                         yield Site(
                             template.owner,
@@ -199,7 +211,7 @@ def _sites(inventory: Inventory) -> Iterator[Site]:
                 for field in ("command", "args"):
                     items = container.get(field)
                     for number, item in enumerate(items if isinstance(items, list) else []):
-                        if isinstance(item, str):
+                        if _may_hold_ip(item):
                             yield Site(
                                 template.owner,
                                 f"{base}{path}/{field}/{number}",
@@ -224,7 +236,7 @@ def _sites(inventory: Inventory) -> Iterator[Site]:
         if not isinstance(data, dict):
             continue
         for key, value in data.items():
-            if isinstance(key, str) and isinstance(value, str):
+            if isinstance(key, str) and _may_hold_ip(value):
                 yield Site(
                     config_map,
                     f"/data/{escape_pointer_token(key)}",
@@ -245,8 +257,9 @@ class HardcodedClusterIP(Rule):
     is the ClusterIP of a Service (files: the Services of the input that set `spec.clusterIP` or
     `clusterIPs`; live: every Service), or when it lies in the service CIDR (`--service-cidr`,
     default `10.96.0.0/12`; live: the cluster's ServiceCIDR objects) while no Service holds it:
-    that one is probably broken already (an error on a live cluster, where every Service is
-    known; a warning on files, where the Service may be defined elsewhere). The first address of
+    that one is probably broken already (an error on a live cluster read with `-A`, where every
+    Service is known; a warning on files, and live with `-n`, which reads the Services of that
+    namespace and kube-system only: the Service may be defined elsewhere). The first address of
     the service CIDR is the `kubernetes` API Service even when the input does not declare it.
 
     Never flagged: `dnsConfig.nameservers`, and the cluster DNS Service's address wherever it
@@ -350,11 +363,17 @@ class HardcodedClusterIP(Rule):
                 network = next((n for n in book.cidrs if address in n), None)
                 if network is None:
                     continue
-                if live:
+                if live and inventory.facts.namespaces_read is None:
                     severity = Severity.ERROR
                     problems.append(
                         f"{address} is in the service CIDR {network} but no Service has it: "
                         "the connection is broken"
+                    )
+                elif live:
+                    # -n: a Service of a namespace this run did not read may hold it.
+                    problems.append(
+                        f"{address} is in the service CIDR {network} but no Service in the "
+                        "namespaces read has it (-A reads them all)"
                     )
                 else:
                     problems.append(

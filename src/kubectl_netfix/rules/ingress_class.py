@@ -96,7 +96,8 @@ def watches_classless(inventory: Inventory) -> bool:
 
 def controller_running(inventory: Inventory, controller: str) -> bool | None:
     """Live: whether a running pod implements `controller`; None when the heuristic cannot
-    tell (a controller outside the cluster, e.g. a cloud load balancer, or pods unreadable).
+    tell (a controller outside the cluster, e.g. a cloud load balancer, pods unreadable, or a
+    run with -n that did not read the other namespaces' pods).
 
     A pod implements it when a container passes `--controller-class=<controller>` (ingress-nginx
     and its forks), or, for a well-known controller, runs its image without a
@@ -122,6 +123,8 @@ def controller_running(inventory: Inventory, controller: str) -> bool | None:
                 and not [c for c in classes if c is not None and c != controller]
             ):
                 return True
+    if inventory.facts.namespaces_read is not None:
+        return None  # live with -n: the controller may run in a namespace this run did not read
     return False if images else None
 
 
@@ -151,6 +154,8 @@ class IngressClassRule(Rule):
       well-known controller (ingress-nginx, Traefik, AWS Load Balancer Controller, HAProxy,
       NGINX Inc., Contour, Kong) without a `--controller-class` naming another one; for other
       controllers (often outside the cluster, like cloud load balancers) it says nothing.
+      Controllers usually run in a namespace of their own: this needs `-A` (with `-n` the
+      other namespaces' pods are not read, so it says nothing unless one is found).
 
     Why is this bad?
     An Ingress that no controller claims is accepted by the API server and then ignored: no

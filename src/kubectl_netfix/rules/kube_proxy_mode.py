@@ -94,6 +94,8 @@ def service_count(inventory: Inventory) -> tuple[int, str] | None:
     (live, Services could not be listed)."""
     if inventory.options.service_count is not None:
         return inventory.options.service_count, "--service-count"
+    if inventory.facts.service_count is not None:
+        return inventory.facts.service_count, "in the cluster"  # live with -n: counted apart
     if inventory.facts.unreadable & {"Service", "services"}:
         return None
     counted = len(inventory.of_kind("Service"))

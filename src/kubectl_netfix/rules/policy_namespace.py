@@ -242,6 +242,26 @@ class PolicyNamespace(Rule):
     ) -> Fix:
         title = f"Move NetworkPolicy {policy.name} to namespace {target}"
         if inventory.facts.live:
+            existing = inventory.get("NetworkPolicy", target, policy.name)
+            if existing is not None:
+                # Copied already (a second run), or a namesake is in the way: never create twice.
+                same = existing.spec == policy.spec
+                return Fix(
+                    title=(
+                        f"Delete NetworkPolicy {policy.name} from namespace {policy.namespace}"
+                        if same
+                        else f"Reconcile NetworkPolicy {policy.name} with its namesake in {target}"
+                    ),
+                    applicability=Applicability.MANUAL,
+                    note=(
+                        f"Namespace {target} already has NetworkPolicy {policy.name} with the "
+                        f"same spec: once it works, run `kubectl -n {policy.namespace} delete "
+                        f"networkpolicy {policy.name}`."
+                        if same
+                        else f"Namespace {target} already has a different NetworkPolicy named "
+                        f"{policy.name}: merge the two by hand, then delete this one."
+                    ),
+                )
             return Fix(
                 title=f"Create a copy of NetworkPolicy {policy.name} in namespace {target}",
                 applicability=Applicability.UNSAFE,
