@@ -36,11 +36,14 @@ class Dumper(_Base):  # type: ignore[misc,valid-type]
 
 
 Obj = dict[str, Any]
+_UDP_53: Obj = {"protocol": "UDP", "port": 53}
+_TCP_53: Obj = {"protocol": "TCP", "port": 53}
 
-_WORDS = (
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
-    "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu"
-).split()
+_WORDS = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+    "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
+    "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
+]  # fmt: skip
 
 
 def _hex(rng: random.Random, length: int) -> str:
@@ -305,9 +308,9 @@ def _extras(number: int, name: str, namespace: str, labels: dict[str, str]) -> l
             }
         ]
         if number % 8:  # every other policy forgets DNS, or allows UDP only
-            egress.append({"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+            egress.append({"ports": [_UDP_53, _TCP_53]})
         elif number % 16:
-            egress.append({"ports": [{"protocol": "UDP", "port": 53}]})
+            egress.append({"ports": [_UDP_53]})
         objects.append(
             {
                 "apiVersion": "networking.k8s.io/v1",
@@ -380,7 +383,9 @@ def app(rng: random.Random, number: int, namespace: str) -> list[Obj]:
                 "namespace": namespace,
                 "labels": dict(labels),
                 "annotations": {
-                    "eks.amazonaws.com/role-arn": f"arn:aws:iam::123456789012:role/{namespace}-{name}"
+                    "eks.amazonaws.com/role-arn": (
+                        f"arn:aws:iam::123456789012:role/{namespace}-{name}"
+                    )
                 },
             },
         },
@@ -464,7 +469,7 @@ def generate_selectors(templates: int, policies: int, seed: int = 7) -> list[Obj
             selector = {"matchExpressions": [{"key": "group", "operator": "In", "values": [group]}]}
         egress: list[Obj] = [{"ports": [{"protocol": "TCP", "port": 443}]}]
         if number % 2:
-            egress.append({"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+            egress.append({"ports": [_UDP_53, _TCP_53]})
         objects.append(
             {
                 "apiVersion": "networking.k8s.io/v1",

@@ -138,12 +138,18 @@ class NetfixCommand(Command):
     """Shared plumbing: turn UsageError into one line and exit 2."""
 
     def handle(self) -> int:
-        from kubectl_netfix.loader import InputError
-
         try:
             return self.run_command()
-        except (UsageError, InputError) as exc:
+        except UsageError as exc:
             self.write_err(f"error: {exc}\n")  # raw: user text is no style tag
+            return EXIT_USAGE
+        except Exception as exc:
+            # Imported here, not above: `version` and `rules` never load the YAML machinery.
+            from kubectl_netfix.loader import InputError
+
+            if not isinstance(exc, InputError):
+                raise
+            self.write_err(f"error: {exc}\n")
             return EXIT_USAGE
 
     def run_command(self) -> int:

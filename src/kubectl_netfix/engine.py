@@ -6,9 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonpatch
-import jsonpointer
-
 from kubectl_netfix.inventory import Inventory
 from kubectl_netfix.model import Applicability, Finding, Fix, KubeObject, PatchOp, Severity
 from kubectl_netfix.rules import ALL_RULES
@@ -109,6 +106,9 @@ def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
     same affinity to one Deployment: RFC 6902 would silently replace it), is skipped and
     reported, so the result is never half a fix; the next run plans it afresh.
     """
+    import jsonpatch  # only fixes need it: `check` starts faster without
+    import jsonpointer
+
     planned = PlannedFixes()
     current: dict[int, Any] = {}
     for finding in findings:
@@ -141,6 +141,9 @@ def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
 def _refuse_overwriting_add(document: Any, ops: Sequence[PatchOp]) -> None:
     """Rules `add` only what is absent (they `test`+`replace` what exists), so an `add` onto an
     existing member means another fix got there first."""
+    import jsonpatch
+    import jsonpointer
+
     for op in ops:
         if op.get("op") != "add":
             continue

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from kubectl_netfix.loader import InputError, SourceFile, expand_paths, objects_of, read_source
+from kubectl_netfix.loader import (
+    InputError,
+    SourceFile,
+    expand_paths,
+    gc_paused,
+    objects_of,
+    read_source,
+)
 from kubectl_netfix.model import FileOrigin, KubeObject
 
 
@@ -25,22 +32,40 @@ class FileSet:
             return origin.line
         return source.line_of(origin.doc_index, origin.pointer_prefix + pointer)
 
+    def resolve_lines(self, wanted: Iterable[tuple[KubeObject, str]]) -> None:
+        """Find the lines of many (object, pointer) pairs at once: one walk per document,
+        however many findings it has; line_of then answers from the cache."""
+        by_document: dict[tuple[str, int], list[str]] = {}
+        for obj, pointer in wanted:
+            origin = obj.origin
+            if isinstance(origin, FileOrigin) and origin.path in self.sources:
+                key = (origin.path, origin.doc_index)
+                by_document.setdefault(key, []).append(origin.pointer_prefix + pointer)
+        for (path, doc_index), pointers in by_document.items():
+            self.sources[path].resolve_lines(doc_index, pointers)
+
 
 def load_files(paths: Sequence[str], recursive: bool, default_namespace: str) -> FileSet:
     fileset = FileSet()
+    with gc_paused():  # parsing and making the objects: millions of containers, no cycles
+        for path in _unique(expand_paths(paths, recursive)):
+            try:
+                source = read_source(path)
+            except InputError as exc:
+                fileset.errors.append(exc)
+                continue
+            fileset.sources[source.path] = source
+            fileset.errors.extend(source.errors)
+            fileset.objects.extend(objects_of(source, default_namespace))
+    return fileset
+
+
+def _unique(paths: Iterable[str]) -> Iterator[str]:
     seen: set[str] = set()
-    for path in expand_paths(paths, recursive):
+    for path in paths:
         # A file named twice (or also found under a named directory) is read once.
         identity = path if path == "-" else os.path.realpath(path)
         if identity in seen:
             continue
         seen.add(identity)
-        try:
-            source = read_source(path)
-        except InputError as exc:
-            fileset.errors.append(exc)
-            continue
-        fileset.sources[source.path] = source
-        fileset.errors.extend(source.errors)
-        fileset.objects.extend(objects_of(source, default_namespace))
-    return fileset
+        yield path

@@ -10,12 +10,13 @@ the same stream are still loaded (a syntax error resumes at the next `---`).
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,9 @@ class Document:
     end_line: int  # 0-based, exclusive
     data: Any
     error: InputError | None = None
+    # (offset of the line the document's own text starts on, that line, offset where its root
+    # node ends): what line numbers are computed from, without splitting the file into lines.
+    span: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -158,6 +162,7 @@ class SourceFile:
     documents: list[Document] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     _lines: list[str] | None = field(default=None, repr=False)
+    _line_cache: dict[tuple[int, str], int] = field(default_factory=dict, repr=False)
 
     @property
     def lines(self) -> list[str]:
@@ -171,11 +176,159 @@ class SourceFile:
 
     def line_of(self, doc_index: int, pointer: str) -> int:
         """1-based line of the node at `pointer` (or its nearest existing ancestor)."""
+        line = self._line_cache.get((doc_index, pointer))
+        if line is None:
+            self.resolve_lines(doc_index, (pointer,))
+            line = self._line_cache[(doc_index, pointer)]
+        return line
+
+    def resolve_lines(self, doc_index: int, pointers: Iterable[str]) -> None:
+        """Find the lines of several pointers of one document in one walk (then cached)."""
+        cache = self._line_cache
+        wanted = [p for p in dict.fromkeys(pointers) if (doc_index, p) not in cache]
+        if not wanted:
+            return
         doc = self.documents[doc_index]
         if self.is_json:
-            return _json_line_of(self.text, doc, pointer)
-        region = self.document_text(doc)
-        return doc.first_line + _line_in_yaml(region, pointer) + 1
+            for pointer in wanted:
+                cache[(doc_index, pointer)] = _json_line_of(self.text, doc, pointer)
+            return
+        if doc.span is not None:
+            start, base, end = doc.span
+            text = self.text[start:end]
+        else:
+            text, base = self.document_text(doc), doc.first_line
+        for pointer, line in _lines_in_yaml(text, wanted).items():
+            cache[(doc_index, pointer)] = base + line + 1
+
+
+def _lines_in_yaml(text: str, pointers: list[str]) -> dict[str, int]:
+    """0-based lines within `text` of the nodes at `pointers` (nearest ancestor if missing):
+    exactly what _line_in_yaml gives for each, from one walk over the document's events."""
+    walk = _TrieWalk(pointers)
+    parser: Any = _BaseLoader(text)
+    try:
+        event = parser.get_event()
+        while type(event) not in _NODE_EVENTS:
+            if event is None or type(event) is yaml.StreamEndEvent:
+                return dict.fromkeys(pointers, 0)  # no node at all
+            event = parser.get_event()
+        walk.lines[id(walk.trie)] = _mark_line(event, 0)
+        walk.node(parser, event, walk.trie)
+    except _WalkDone:
+        pass
+    except (_Unusual, yaml.YAMLError):
+        # An alias on the way, or tokens such as "1" and "01": the one-pointer walk knows.
+        return {pointer: _line_in_yaml(text, pointer) for pointer in pointers}
+    finally:
+        parser.dispose()
+    return walk.result(pointers)
+
+
+class _Unusual(Exception):
+    pass
+
+
+class _WalkDone(Exception):
+    pass
+
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
+_COLLECTION_START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+class _TrieWalk:
+    """The pointers as a trie of tokens; each trie node gets the line of the node it reaches."""
+
+    def __init__(self, pointers: list[str]) -> None:
+        self.trie: dict[str, Any] = {}
+        self.pending = 0  # trie nodes (below the root) not reached yet
+        for pointer in pointers:
+            node = self.trie
+            for token in split_pointer(pointer):
+                child = node.get(token)
+                if child is None:
+                    child = node[token] = {}
+                    self.pending += 1
+                node = child
+        self.lines: dict[int, int] = {}  # id(trie node) -> line
+
+    def reached(self, trie: dict[str, Any], event: Any) -> None:
+        self.lines[id(trie)] = _mark_line(event, 0)
+        self.pending -= 1
+
+    def node(self, parser: Any, event: Any, trie: dict[str, Any]) -> None:
+        """Consume the node `event` starts, recording the lines of the trie's children in it."""
+        kind = type(event)
+        if not trie:
+            if not self.pending:
+                raise _WalkDone
+            if kind in _COLLECTION_START:
+                _skip_events(parser)
+            return
+        if kind is yaml.AliasEvent:
+            raise _Unusual
+        get_event = parser.get_event
+        if kind is yaml.MappingStartEvent:
+            while True:
+                key = get_event()
+                key_kind = type(key)
+                if key_kind is yaml.MappingEndEvent:
+                    return
+                child = trie.get(key.value) if key_kind is yaml.ScalarEvent else None
+                if child is not None and id(child) not in self.lines:  # the first such key
+                    self.reached(child, key)
+                    self.node(parser, get_event(), child)
+                    continue
+                if key_kind in _COLLECTION_START:
+                    _skip_events(parser)  # a complex key
+                if type(get_event()) in _COLLECTION_START:  # its value
+                    _skip_events(parser)
+        elif kind is yaml.SequenceStartEvent:
+            by_index: dict[int, dict[str, Any]] = {}
+            for token, child in trie.items():
+                if token.isdigit():
+                    if int(token) in by_index:
+                        raise _Unusual
+                    by_index[int(token)] = child
+            number = 0
+            while True:
+                item = get_event()
+                if type(item) is yaml.SequenceEndEvent:
+                    return
+                child = by_index.get(number)
+                if child is not None:
+                    self.reached(child, item)
+                    self.node(parser, item, child)
+                elif type(item) in _COLLECTION_START:
+                    _skip_events(parser)
+                number += 1
+
+    def result(self, pointers: list[str]) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for pointer in pointers:
+            node, line = self.trie, self.lines[id(self.trie)]
+            for token in split_pointer(pointer):
+                node = node[token]
+                found = self.lines.get(id(node))
+                if found is None:
+                    break
+                line = found
+            result[pointer] = line
+        return result
+
+
+def _skip_events(parser: Any) -> None:
+    """Consume the rest of a collection whose start event was just read."""
+    get_event = parser.get_event
+    depth = 1
+    while depth:
+        kind = type(get_event())
+        if kind in _COLLECTION_START:
+            depth += 1
+        elif kind in _COLLECTION_END:
+            depth -= 1
 
 
 def _line_in_yaml(text: str, pointer: str) -> int:
@@ -281,14 +434,17 @@ def _json_line_of(text: str, doc: Document, pointer: str) -> int:
 
 # libyaml's line breaks: CRLF, LF, CR, NEL, LS, PS. str.splitlines also splits on \x0b, \x0c,
 # \x1c-\x1e, which YAML does not treat as breaks, and that would shift every line number.
-_LINE = re.compile(
-    "[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])|[^\r\n\x85\u2028\u2029]+$"
-)
+_LINE = "[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])|[^\r\n\x85\u2028\u2029]+$"
+
+
+@functools.cache
+def _line_pattern() -> re.Pattern[str]:
+    return re.compile(_LINE)  # compiled on first use: 4 ms that `check` mostly never needs
 
 
 def split_lines(text: str) -> list[str]:
     """Lines with their endings, split exactly where libyaml counts a new line."""
-    return _LINE.findall(text)
+    return _line_pattern().findall(text)
 
 
 def split_pointer(pointer: str) -> list[str]:
@@ -364,6 +520,186 @@ def _parse_json(source: SourceFile) -> bool:
 
 
 def _parse_yaml_stream(source: SourceFile) -> None:
+    documents = _load_stream_fast(source.text)
+    if documents is not None:
+        source.documents.extend(documents)
+        return
+    _load_stream_careful(source)
+
+
+class _Fallback(Exception):
+    """Something the fast path leaves to the careful one (which reports it exactly)."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+# The constructors the fast path may call on a plain scalar; any other tag (merge `<<`, value
+# `=`, ...) falls back to the careful path.
+_SIMPLE_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("null", "bool", "int", "float", "timestamp")
+)
+# First characters a plain scalar needs to be anything but a string (None: any character).
+_IMPLICIT_FIRST = frozenset(_StrictLoader.yaml_implicit_resolvers)
+_ANY_FIRST = None in _IMPLICIT_FIRST
+_MISSING = object()
+
+
+def _plain_scalar_resolver() -> Any:
+    """value -> Python object for an untagged plain scalar: exactly what _StrictLoader makes
+    of it (the same resolver and constructors), memoised since most values repeat."""
+    constructor = _StrictLoader("")
+    constructor.dispose()
+    resolve = constructor.resolve
+    constructors = constructor.yaml_constructors
+    implicit = (True, False)
+    cache: dict[str, Any] = {}
+
+    def resolve_plain(value: str) -> Any:
+        if value and not _ANY_FIRST and value[0] not in _IMPLICIT_FIRST:
+            result: Any = value
+        else:
+            tag = resolve(yaml.ScalarNode, value, implicit)
+            if tag == _STR_TAG:
+                result = value
+            elif tag in _SIMPLE_TAGS:
+                result = constructors[tag](constructor, yaml.ScalarNode(tag, value))
+            else:
+                raise _Fallback(tag)
+        cache[value] = result
+        return result
+
+    return cache, resolve_plain
+
+
+def _load_stream_fast(text: str) -> list[Document] | None:
+    """Documents of a well-formed stream straight from libyaml's parse events, or None.
+
+    The same parser as _StrictLoader but no node graph and no generic constructor: a plain
+    scalar is resolved once per distinct value. Anything unusual (a tag, a merge key, a
+    duplicate or complex key, an error) returns None, and the careful path, which keeps going
+    past errors and names them, loads the whole file instead: same objects, same regions.
+    """
+    parser = _BaseLoader(text)  # libyaml's parser; PyYAML's pure-Python one without it
+    cache, resolve_plain = _plain_scalar_resolver()
+    cache_get = cache.get
+    get_event: Callable[[], Any] = parser.get_event  # events and marks: typed loosely by stubs
+    scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+    mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    document_start, stream_end = yaml.DocumentStartEvent, yaml.StreamEndEvent
+    documents: list[Document] = []
+    region_start = 0
+    no_key = _MISSING
+    try:
+        get_event()  # StreamStartEvent
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is stream_end:
+                break
+            if kind is not document_start:
+                return None
+            doc_start = event.start_mark
+            anchors: dict[str, Any] = {}
+            stack: list[Any] = []
+            container: Any = None  # the dict or list being filled; None at the root
+            is_map = False
+            key: Any = no_key  # a mapping's key waiting for its value
+            root: Any = None
+            while True:
+                event = get_event()
+                kind = type(event)
+                if kind is scalar_event:
+                    if event.tag is not None:
+                        return None
+                    value = event.value
+                    if event.implicit[0]:
+                        value = cache_get(value, no_key)
+                        if value is no_key:
+                            value = resolve_plain(event.value)
+                    if event.anchor is not None:
+                        if event.anchor in anchors:
+                            return None
+                        anchors[event.anchor] = value
+                    child: Any = value
+                    opened = False
+                elif kind is mapping_start or kind is sequence_start:
+                    if event.tag is not None:
+                        return None
+                    child = {} if kind is mapping_start else []
+                    if event.anchor is not None:
+                        if event.anchor in anchors:
+                            return None
+                        anchors[event.anchor] = child
+                    opened = True
+                elif kind is mapping_end or kind is sequence_end:
+                    if not stack:
+                        root_end = event.end_mark
+                        break
+                    container, is_map, key = stack.pop()
+                    if container is None:
+                        root_end = event.end_mark
+                        break
+                    continue
+                elif kind is alias_event:
+                    child = anchors.get(event.anchor, no_key)
+                    if child is no_key:
+                        return None
+                    opened = False
+                else:
+                    return None
+                if container is None:
+                    root = child
+                elif is_map:
+                    if key is no_key:
+                        if opened or type(child) is dict or type(child) is list:
+                            return None  # a complex key: unhashable for PyYAML too
+                        if child in container:
+                            return None  # a duplicate key
+                        key = child
+                        continue
+                    container[key] = child
+                    key = no_key
+                else:
+                    container.append(child)
+                if opened:
+                    stack.append((container, is_map, key))
+                    container, is_map, key = child, kind is mapping_start, no_key
+                elif container is None:
+                    root_end = event.end_mark
+                    break
+            event = get_event()  # DocumentEndEvent
+            if type(event) is not yaml.DocumentEndEvent:
+                return None
+            end_line = root_end.line if root_end.column == 0 else root_end.line + 1
+            end_line = max(end_line, region_start + 1)
+            span = (doc_start.index - doc_start.column, doc_start.line, root_end.index)
+            documents.append(Document(len(documents), region_start, end_line, root, None, span))
+            region_start = end_line
+        if event.start_mark.index != len(text):  # marks count something else than characters
+            for doc in documents:
+                doc.span = None
+    except (yaml.YAMLError, _Fallback, TypeError):
+        return None  # TypeError: a key the careful path must judge (e.g. unhashable)
+    finally:
+        parser.dispose()
+    line_count = _count_lines(text)
+    if documents and documents[-1].end_line < line_count:
+        documents[-1].end_line = line_count  # trailing comments belong to the last
+    return documents
+
+
+_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+
+
+def _count_lines(text: str) -> int:
+    """len(split_lines(text)), without making the list."""
+    count = sum(text.count(brk) for brk in _BREAKS) - text.count("\r\n")
+    if text and not text.endswith(_BREAKS):
+        count += 1
+    return count
+
+
+def _load_stream_careful(source: SourceFile) -> None:
     lines = source.lines
     start_line = 0  # where the current parser's input starts
     while start_line <= len(lines):

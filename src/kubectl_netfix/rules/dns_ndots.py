@@ -130,6 +130,8 @@ class HostClassifier:
     def hosts_in(self, text: str) -> list[tuple[str, str]]:
         """(name, class) of every host-like word of `text`; absolute names (`x.com.`) skipped:
         they never walk the search list."""
+        if "." not in text:
+            return []  # every host this finds has two labels or more
         found = self._seen.get(text)
         if found is None:
             found = self._seen[text] = list(self._scan(text))
