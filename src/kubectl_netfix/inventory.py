@@ -102,6 +102,24 @@ class Inventory:
     def get(self, kind: str, namespace: str | None, name: str) -> KubeObject | None:
         return self._by_key.get((kind, namespace, name))
 
+    def controlled_by_known_owner(self, obj: KubeObject) -> bool:
+        """Made by a controller that is itself in the inventory (a live Pod of a ReplicaSet, a
+        ReplicaSet of a Deployment): rules report and fix the owner instead."""
+        references = obj.metadata.get("ownerReferences")
+        if not isinstance(references, list):
+            return False
+        for ref in references:
+            if not isinstance(ref, Mapping) or ref.get("controller") is not True:
+                continue
+            kind, name = ref.get("kind"), ref.get("name")
+            if (
+                isinstance(kind, str)
+                and isinstance(name, str)
+                and self.get(kind, obj.namespace, name)
+            ):
+                return True
+        return False
+
     # --- pods ----------------------------------------------------------------------------------
 
     def pod_templates(self, namespace: str) -> list[PodTemplate]:

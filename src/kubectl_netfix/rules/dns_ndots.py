@@ -15,7 +15,6 @@ from kubectl_netfix.model import (
     Finding,
     Fix,
     Fixability,
-    KubeObject,
     PatchOp,
     Severity,
 )
@@ -163,22 +162,6 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _controlled_by_known_owner(obj: KubeObject, inventory: Inventory) -> bool:
-    """A live Pod of a ReplicaSet (or a ReplicaSet of a Deployment) in the inventory: its owner
-    is reported and fixed instead."""
-    refs = obj.metadata.get("ownerReferences")
-    if not isinstance(refs, list):
-        return False
-    for ref in refs:
-        if not isinstance(ref, Mapping) or ref.get("controller") is not True:
-            continue
-        kind, name = ref.get("kind"), ref.get("name")
-        known = isinstance(kind, str) and isinstance(name, str)
-        if known and inventory.get(str(kind), obj.namespace, str(name)) is not None:
-            return True
-    return False
-
-
 def parse_ndots(value: Any) -> int | None:
     """The ndots a resolver reads from `options ndots:VALUE`, as glibc's atoi does; None when the
     value has no leading number (the resolver would read 0: not the ndots:5 problem)."""
@@ -321,7 +304,7 @@ class DnsNdots(Rule):
         target = inventory.options.ndots
         for namespace in inventory.namespaces_with_pods():
             for template in inventory.pod_templates(namespace):
-                if _controlled_by_known_owner(template.owner, inventory):
+                if inventory.controlled_by_known_owner(template.owner):
                     continue
                 spec = template.spec
                 if not uses_cluster_dns(spec):

@@ -135,21 +135,6 @@ def anti_affinity_ops(template: PodTemplate, selector: Mapping[str, Any]) -> lis
     return [{"op": "add", "path": f"{path}/-", "value": term}]
 
 
-def _controlled_by_known_owner(obj: KubeObject, inventory: Inventory) -> bool:
-    """A live ReplicaSet of a Deployment in the inventory: the owner is patched instead."""
-    refs = obj.metadata.get("ownerReferences")
-    if not isinstance(refs, list):
-        return False
-    for ref in refs:
-        if not isinstance(ref, Mapping) or ref.get("controller") is not True:
-            continue
-        kind, name = ref.get("kind"), ref.get("name")
-        known = isinstance(kind, str) and isinstance(name, str)
-        if known and inventory.get(str(kind), obj.namespace, str(name)) is not None:
-            return True
-    return False
-
-
 class ExternalTrafficPolicy(Rule):
     """
     What it does
@@ -315,7 +300,7 @@ class ExternalTrafficPolicy(Rule):
         namespace = service.namespace or inventory.options.default_namespace
         for template in inventory.pods_matching_map(namespace, selector):
             owner = template.owner
-            if _controlled_by_known_owner(owner, inventory):
+            if inventory.controlled_by_known_owner(owner):
                 continue
             label = f"{owner.kind} {owner.name}"
             if owner.kind == "DaemonSet":
