@@ -606,10 +606,8 @@ def test_check_o_sarif_end_to_end(
 def test_real_rules_on_real_manifests_validate(
     inputs: list[Path],
 ) -> None:
-    if not all(path.exists() for path in inputs):
-        pytest.skip("input not present")
-    if not REAL_RULES:
-        pytest.skip("no rule registered yet")
+    assert all(path.exists() for path in inputs), f"missing input among {inputs}"
+    assert REAL_RULES, "no rule registered"
     ALL_RULES[:] = REAL_RULES  # the autouse fixture puts the fakes back afterwards
     fileset = load_files([str(p) for p in inputs], True, "default")
     from kubectl_netfix import engine
