@@ -360,10 +360,15 @@ def test_new_scalars_read_back_as_what_they_are(value: Any, written: str) -> Non
 
 def test_test_op_sees_values_the_way_kubectl_reads_them() -> None:
     # `yes` is a boolean to YAML 1.1 (what the rules saw), a string to YAML 1.2 (ruamel's default).
-    text = "spec:\n  hostNetwork: yes\n  replicas: 0777\n  name: x\n"
+    text = (
+        "spec:\n  hostNetwork: yes\n  replicas: 0777\n  since: 2024-01-01\n  at: 1:20\n  name: x\n"
+    )
     ops: list[dict[str, Any]] = [
         {"op": "test", "path": "/spec/hostNetwork", "value": True},
         {"op": "test", "path": "/spec/replicas", "value": 511},
+        # The loader keeps timestamps and sexagesimals as strings, as kubectl does.
+        {"op": "test", "path": "/spec/since", "value": "2024-01-01"},
+        {"op": "test", "path": "/spec/at", "value": "1:20"},
         {"op": "replace", "path": "/spec/name", "value": "y"},
     ]
     result = patch(text, ops)

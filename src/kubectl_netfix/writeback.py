@@ -575,20 +575,38 @@ _Representer.add_representer(
 )
 
 
-class _Yaml11Resolver(VersionedResolver):
-    """ruamel resolving plain scalars exactly as PyYAML (so kubectl's YAML 1.1 and our loader).
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
-    By default ruamel reads YAML 1.2, where plain `on` is a string and `1e0` a float; PyYAML
+
+def _loader_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """PyYAML's implicit resolvers, adjusted the way the loader reads scalars (as kubectl):
+    a plain `2024-01-01` and a sexagesimal `1:20` are strings."""
+    table: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items():
+        kept: list[tuple[str, re.Pattern[str]]] = []
+        for tag, pattern in resolvers:
+            if tag == _TIMESTAMP_TAG:
+                continue
+            if tag in _NUMBER_TAGS:
+                pattern = re.compile(r"(?!.*:)" + pattern.pattern, pattern.flags)
+            kept.append((tag, pattern))
+        table[first] = kept
+    return table
+
+
+class _Yaml11Resolver(VersionedResolver):
+    """ruamel resolving plain scalars exactly as the loader does (PyYAML's YAML 1.1 rules, with
+    timestamps and sexagesimals kept as strings, as kubectl keeps them).
+
+    By default ruamel reads YAML 1.2, where plain `on` is a string and `1e0` a float; the loader
     reads `true` and the string "1e0". ruamel's own 1.1 rules differ from PyYAML's too (they
-    take `y` and `n` for booleans). With PyYAML's table the round-trip tree holds the values the
-    rules saw (so a `test` op compares the right thing, and `/1e0` finds its key), and ruamel
-    quotes a new string wherever a plain one would read as something else.
+    take `y` and `n` for booleans). With the loader's rules the round-trip tree holds the values
+    the rules saw (so a `test` op compares the right thing, and `/1e0` finds its key), and
+    ruamel quotes a new string wherever a plain one would read as something else.
     """
 
-    _table: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {
-        first: list(resolvers)
-        for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
-    }
+    _table: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = _loader_resolvers()
 
     @property
     def versioned_resolver(self) -> Any:
@@ -596,7 +614,7 @@ class _Yaml11Resolver(VersionedResolver):
 
     @property
     def processing_version(self) -> Any:
-        return (1, 1)  # the constructors' 1.1 rules: `0777` is octal, `1:20` sexagesimal
+        return (1, 1)  # the constructors' 1.1 rules: `0777` is octal
 
 
 _YAML11_PROLOGUE = "%YAML 1.1\n"
