@@ -26,7 +26,7 @@ from kubectl_netfix.config import (
 )
 from kubectl_netfix.files import FileSet, load_files
 from kubectl_netfix.inventory import Inventory
-from kubectl_netfix.loader import STDIN, InputError
+from kubectl_netfix.loader import STDIN, InputError, split_lines
 from kubectl_netfix.model import FileOrigin, Finding, KubeObject, PatchOp, Severity
 from kubectl_netfix.options import RuleOptions
 from kubectl_netfix.rules import ALL_RULES, rule_by_id
@@ -300,14 +300,16 @@ def run_fix(cmd: NetfixCommand) -> int:
 
 def _unified_diff(path: str, before: str, after: str) -> str:
     lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
+        split_lines(before),
+        split_lines(after),
         fromfile=f"a/{path}",
         tofile=f"b/{path}",
     )
+    # Lines split where YAML breaks them (as the loader counts lines), not at form feeds.
+    line_breaks = ("\n", "\r", "\x85", "\u2028", "\u2029")
     text = ""
     for line in lines:
-        text += line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        text += line if line.endswith(line_breaks) else line + "\n\\ No newline at end of file\n"
     return text
 
 
