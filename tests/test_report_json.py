@@ -327,7 +327,7 @@ def test_conflicting_fixes_are_reported_not_applied(tier_rule: Path) -> None:
     document = json.loads(commands._patches_json(engine.plan(twice, unsafe=False), fileset))
     validate(document)
     (held,) = document["notApplied"]
-    assert held["reason"].startswith("conflicts with an earlier fix")
+    assert held["reason"].startswith("overlaps an earlier fix")
 
 
 def test_live_objects_validate() -> None:

@@ -320,4 +320,4 @@ def test_two_services_over_one_deployment_add_the_same_affinity() -> None:
     # The second Service's affinity would overwrite the first's: that fix waits for a rerun.
     assert [op["path"] for op in adds] == [f"{SPEC}/affinity"]
     assert len(planned.applied) == 1
-    assert planned.skipped[0][1].startswith("conflicts with an earlier")
+    assert planned.skipped[0][1].startswith("overlaps an earlier fix")

@@ -19,6 +19,7 @@ from cleo.io.inputs.definition import Definition
 from cleo.io.inputs.option import Option
 from cleo.io.io import IO
 from cleo.io.outputs.output import Type as OutputType
+from cleo.io.outputs.output import Verbosity
 
 from kubectl_netfix import __version__
 
@@ -160,7 +161,8 @@ class NetfixCommand(Command):
         self.io.write(text, type=OutputType.RAW)
 
     def write_err(self, text: str) -> None:
-        self.io.write_error(text, type=OutputType.RAW)
+        # Errors and warnings reach stderr even with -q: quiet silences chatter, not failures.
+        self.io.write_error(text, verbosity=Verbosity.QUIET, type=OutputType.RAW)
 
     def stdout_is_tty(self) -> bool:
         stream = getattr(self.io.output, "stream", None)

@@ -164,14 +164,13 @@ def _report_errors(cmd: NetfixCommand, errors: Sequence[InputError]) -> None:
 def _fail_on(cmd: NetfixCommand, config: Config) -> Severity | None:
     explicit = cmd.option("fail-on")
     value = (explicit if explicit else config.fail_on or "warning").lower()
+    where = "--fail-on" if explicit else f"{config.path}: fail-on"
     if value == "none":
         return None
     try:
         return Severity.parse(value)
     except ValueError:
-        raise UsageError(
-            f"--fail-on: expected error, warning, info or none, got {value!r}"
-        ) from None
+        raise UsageError(f"{where}: expected error, warning, info or none, got {value!r}") from None
 
 
 def run_check(cmd: NetfixCommand) -> int:
@@ -250,6 +249,8 @@ def run_fix(cmd: NetfixCommand) -> int:
     errors: list[InputError] = list(fileset.errors)
 
     if output == "json":
+        if cmd.option("write"):
+            raise UsageError("--write writes the files; --patch / -o json only prints the patches")
         cmd.write_out(_patches_json(planned, fileset))
         _report_errors(cmd, errors)
         return EXIT_USAGE if errors else EXIT_OK
@@ -257,23 +258,22 @@ def run_fix(cmd: NetfixCommand) -> int:
     write = bool(cmd.option("write"))
     broken_files = {e.path for e in fileset.errors}
     changed = 0
-    failed = False
+    failed_paths: set[str] = set()
     stdin_written = False
     for path, ops_by_doc in sorted(_ops_by_document(planned).items()):
         source = fileset.sources[path]
         if path in broken_files:
             cmd.write_err(f"error: {path}: not written: the file has errors (see above)\n")
-            failed = True
+            failed_paths.add(path)
             continue
         try:
             new_text = writeback.rewrite(source, ops_by_doc)
         except writeback.WriteBackError as exc:
             cmd.write_err(f"error: {path}: {exc}\n")
-            failed = True
+            failed_paths.add(path)
             continue
         if new_text == writeback.original_text(source):
             continue
-        changed += 1
         if write:
             if path == STDIN:
                 cmd.write_out(new_text)
@@ -283,27 +283,36 @@ def run_fix(cmd: NetfixCommand) -> int:
                     writeback.write_atomic(path, new_text)
                 except OSError as exc:
                     cmd.write_err(f"error: {path}: cannot write: {exc.strerror or exc}\n")
-                    failed = True
+                    failed_paths.add(path)
                     continue
         else:
             cmd.write_out(_unified_diff(path, writeback.original_text(source), new_text))
+        changed += 1
     if write and STDIN in fileset.sources and not stdin_written:
         # A pipeline's next stage still gets the stream when nothing needed fixing.
         cmd.write_out(writeback.original_text(fileset.sources[STDIN]))
 
     _report_errors(cmd, errors)
-    _report_fix_summary(cmd, planned, changed, write, unsafe)
-    if errors or failed:
-        return EXIT_USAGE if errors else EXIT_FINDINGS
-    return EXIT_OK
+    _report_fix_summary(cmd, planned, changed, write, failed_paths)
+    # A file that could not be fixed is an input or I/O error, like one that could not be read.
+    return EXIT_USAGE if errors or failed_paths else EXIT_OK
+
+
+def _diff_name(path: str) -> str:
+    """As git names it: relative to the working directory, so `git apply` / `patch -p1` work."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix().lstrip("/")
 
 
 def _unified_diff(path: str, before: str, after: str) -> str:
+    name = _diff_name(path)
     lines = difflib.unified_diff(
         split_lines(before),
         split_lines(after),
-        fromfile=f"a/{path}",
-        tofile=f"b/{path}",
+        fromfile=f"a/{name}",
+        tofile=f"b/{name}",
     )
     # Lines split where YAML breaks them (as the loader counts lines), not at form feeds.
     line_breaks = ("\n", "\r", "\x85", "\u2028", "\u2029")
@@ -313,16 +322,33 @@ def _unified_diff(path: str, before: str, after: str) -> str:
     return text
 
 
+def _target_paths(finding: Finding) -> set[str]:
+    assert finding.fix is not None
+    return {
+        patch.target.origin.path
+        for patch in finding.fix.patches
+        if isinstance(patch.target.origin, FileOrigin)
+    }
+
+
 def _report_fix_summary(
-    cmd: NetfixCommand, planned: engine.PlannedFixes, changed: int, write: bool, unsafe: bool
+    cmd: NetfixCommand,
+    planned: engine.PlannedFixes,
+    changed: int,
+    write: bool,
+    failed_paths: set[str],
 ) -> None:
-    applied = len(planned.applied)
+    # Only what reached (or would reach) a file counts as fixed.
+    applied = sum(1 for f in planned.applied if not _target_paths(f) & failed_paths)
     verb = "Fixed" if write else "Would fix"
     files = "file" if changed == 1 else "files"
     parts = [f"{verb} {applied} finding{'s' if applied != 1 else ''} in {changed} {files}."]
     held: dict[str, int] = defaultdict(int)
     for _finding, reason in planned.skipped:
         held[reason] += 1
+    not_written = len(planned.applied) - applied
+    if not_written:
+        parts.append(f"{not_written} fix(es) not written: see the errors above.")
     if held.get("unsafe"):
         parts.append(f"{held.pop('unsafe')} unsafe fix(es) not applied (use --unsafe-fixes).")
     if held.get("manual"):

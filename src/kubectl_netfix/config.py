@@ -18,6 +18,7 @@ Command-line flags win over the file. Every bad key or value is an error naming 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _whole(minimum: int) -> Callable[[Any], int]:
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             raise ValueError(f"expected a whole number, got {value!r}")
@@ -137,6 +138,8 @@ def _whole(minimum: int) -> Callable[[Any], int]:
             raise ValueError(f"expected a whole number, got {value!r}") from None
         if number < minimum:
             raise ValueError(f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum}, got {number}")
         return number
 
     return parse
@@ -178,15 +181,31 @@ def _proxy_mode(value: Any) -> str:
     return mode
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(
+    r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*"
+)
+
+
 def _namespace(value: Any) -> str:
-    return _text(value)
+    name = _text(value)
+    if not _DNS_LABEL.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid namespace name (RFC 1123 label)")
+    return name
+
+
+def _domain(value: Any) -> str:
+    domain = _text(value).strip(".")
+    if len(domain) > 253 or not _DNS_SUBDOMAIN.fullmatch(domain):
+        raise ValueError(f"{domain!r} is not a valid DNS domain")
+    return domain
 
 
 # option name (flag without --) -> (RuleOptions attribute, parser)
 OPTION_PARSERS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "namespace": ("default_namespace", _namespace),
     "service-cidr": ("service_cidr", _cidrs),
-    "cluster-domain": ("cluster_domain", lambda v: _text(v).strip(".")),
+    "cluster-domain": ("cluster_domain", _domain),
     "ndots": ("ndots", _ndots),
     "kube-version": ("kube_version", lambda v: parse_kube_version(_text(v))),
     "service-threshold": ("service_threshold", _whole(1)),
@@ -196,7 +215,7 @@ OPTION_PARSERS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "ingress-class": ("ingress_classes", lambda v: tuple(_list(v))),
     "dns-namespace": ("dns_namespace", _namespace),
     "dns-labels": ("dns_pod_labels", _labels),
-    "dns-port": ("dns_port", _whole(1)),
+    "dns-port": ("dns_port", _whole(1, 65535)),
     "dns-peer-cidr": ("dns_peer_cidrs", lambda v: tuple(str(c) for c in _cidrs(v))),
 }
 

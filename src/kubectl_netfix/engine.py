@@ -126,8 +126,10 @@ def plan(findings: Sequence[Finding], unsafe: bool) -> PlannedFixes:
                 base = trial.get(key, current.get(key, patch.target.body))
                 _refuse_overwriting_add(base, patch.ops)
                 trial[key] = jsonpatch.apply_patch(base, list(patch.ops))
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-            planned.skipped.append((finding, f"conflicts with an earlier fix ({exc})"))
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+            planned.skipped.append(
+                (finding, "overlaps an earlier fix of the same object; run fix again")
+            )
             continue
         current.update(trial)
         for patch in fix.patches:

@@ -49,6 +49,9 @@ def load_files(paths: Sequence[str], recursive: bool, default_namespace: str) ->
     fileset = FileSet()
     with gc_paused():  # parsing and making the objects: millions of containers, no cycles
         for path in _unique(expand_paths(paths, recursive)):
+            if isinstance(path, InputError):
+                fileset.errors.append(path)
+                continue
             try:
                 source = read_source(path)
             except InputError as exc:
@@ -60,9 +63,12 @@ def load_files(paths: Sequence[str], recursive: bool, default_namespace: str) ->
     return fileset
 
 
-def _unique(paths: Iterable[str]) -> Iterator[str]:
+def _unique(paths: Iterable[str | InputError]) -> Iterator[str | InputError]:
     seen: set[str] = set()
     for path in paths:
+        if isinstance(path, InputError):
+            yield path
+            continue
         # A file named twice (or also found under a named directory) is read once.
         identity = path if path == "-" else os.path.realpath(path)
         if identity in seen:

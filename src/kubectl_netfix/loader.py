@@ -816,24 +816,22 @@ def _make_object(
     return KubeObject(body=data, ref=ref, origin=origin)
 
 
-def expand_paths(paths: Iterable[str], recursive: bool) -> Iterator[str]:
-    """Files named on the command line, and manifest files inside named directories."""
+def expand_paths(paths: Iterable[str], recursive: bool) -> Iterator[str | InputError]:
+    """Files named on the command line, and manifest files inside named directories.
+
+    A directory that holds no manifest (a forgotten -R, a wrong path) yields an InputError, as
+    kubectl refuses it too: a check of nothing must never pass quietly.
+    """
     for path in paths:
-        if path == "-":
+        if path == "-" or not os.path.isdir(path):
             yield path
             continue
-        if os.path.isdir(path):
-            if recursive:
-                found = sorted(
-                    str(p) for p in Path(path).rglob("*") if p.is_file() and _is_manifest(p)
-                )
-            else:
-                found = sorted(
-                    str(p) for p in Path(path).iterdir() if p.is_file() and _is_manifest(p)
-                )
-            yield from found
-        else:
-            yield path
+        candidates = Path(path).rglob("*") if recursive else Path(path).iterdir()
+        found = sorted(str(p) for p in candidates if p.is_file() and _is_manifest(p))
+        if not found:
+            where = "" if recursive else " (use -R for its subdirectories)"
+            yield InputError(path, f"no .yaml, .yml or .json file in this directory{where}")
+        yield from found
 
 
 def _is_manifest(path: Path) -> bool:
