@@ -288,6 +288,10 @@ class NetfixApplication(Application):
             self.add(command())
 
     @property
+    def display_name(self) -> str:
+        return "kubectl netfix"
+
+    @property
     def _default_definition(self) -> Definition:
         # cleo's own -n (--no-interaction) and -V would shadow kubectl's -n NAMESPACE.
         definition = super()._default_definition
@@ -306,6 +310,8 @@ class NetfixApplication(Application):
         except KeyboardInterrupt:
             io.write_error_line("interrupted")
             return 130
+        except BrokenPipeError:
+            raise  # `| head`: cleo's run() silences stdout and exits 0, as a pipeline expects
         except Exception as exc:  # never a traceback for the user; -vvv shows it
             if io.is_debug():
                 raise
@@ -335,5 +341,8 @@ def _stdin_dash(args: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     app = NetfixApplication()
     app.auto_exits(False)
-    args = ["kubectl-netfix", *_stdin_dash(list(sys.argv[1:] if argv is None else argv))]
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given in (["--help"], ["-h"]):
+        given = ["list"]  # cleo would show the help of its `list` command; show the commands
+    args = ["kubectl-netfix", *_stdin_dash(given)]
     return int(app.run(ArgvInput(args)))
