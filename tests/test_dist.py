@@ -39,37 +39,7 @@ RELEASE_URL = (
 PLATFORMS = {(o, a) for o in ("linux", "darwin") for a in ("amd64", "arm64")}
 
 # A Service whose selector matches no pod, beside the Deployment it was meant for.
-BAD_MANIFEST = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: backend-api
-  namespace: shop
-spec:
-  selector:
-    matchLabels:
-      app: backend-api
-  template:
-    metadata:
-      labels:
-        app: backend-api
-    spec:
-      containers:
-      - name: api
-        image: example/api:1.0
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: backend
-  namespace: shop
-spec:
-  selector:
-    app: backend
-  ports:
-  - port: 80
-    targetPort: 8080
-"""
+BAD_MANIFEST = (ROOT / "tests" / "fixtures" / "release" / "bad-selector.yaml").read_text()
 
 
 def load_build_dist() -> ModuleType:

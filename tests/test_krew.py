@@ -31,37 +31,8 @@ VERSION = kubectl_netfix.__version__
 ARCHIVE = f"kubectl-netfix_v{VERSION}.tar.gz"
 TOOLS_TIMEOUT = 3600  # a first kubectl build on a busy 2-core machine
 
-BAD_MANIFEST = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: backend-api
-  namespace: shop
-spec:
-  selector:
-    matchLabels:
-      app: backend-api
-  template:
-    metadata:
-      labels:
-        app: backend-api
-    spec:
-      containers:
-      - name: api
-        image: example/api:1.0
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: backend
-  namespace: shop
-spec:
-  selector:
-    app: backend
-  ports:
-  - port: 80
-    targetPort: 8080
-"""
+# The same manifest as test_dist: a Service whose selector matches no pod.
+BAD_MANIFEST = (ROOT / "tests" / "fixtures" / "release" / "bad-selector.yaml").read_text()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The loader's fast paths give exactly what the careful paths give.
 
 - Documents straight from libyaml's parse events (no node graph, memoised scalar resolution)
-  against the composing _StrictLoader: same objects (types included), same regions, on every
+  against the composing StrictLoader: same objects (types included), same regions, on every
   file of ../shared/corpus, every test fixture, and YAML the fast path must hand over.
 - Lines of many pointers from one walk per document against the one-pointer walk.
 """

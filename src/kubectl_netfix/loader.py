@@ -82,7 +82,7 @@ class _DuplicateKeyError(yaml.MarkedYAMLError):
     pass
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """The C loader, refusing duplicate mapping keys (kubectl refuses them too)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -134,9 +134,9 @@ def _float_unless_sexagesimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) ->
 # kubectl (sigs.k8s.io/yaml, go-yaml v2) keeps an unquoted 2024-01-01 and a YAML 1.1
 # sexagesimal 1:20 as strings; so must we, or a selector value would stop matching its label
 # and a report could not be serialised.
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_unless_sexagesimal)
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _float_unless_sexagesimal)
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_unless_sexagesimal)
+StrictLoader.add_constructor("tag:yaml.org,2002:float", _float_unless_sexagesimal)
 
 
 @dataclass
@@ -538,15 +538,15 @@ _SIMPLE_TAGS = frozenset(
     "tag:yaml.org,2002:" + name for name in ("null", "bool", "int", "float", "timestamp")
 )
 # First characters a plain scalar needs to be anything but a string (None: any character).
-_IMPLICIT_FIRST = frozenset(_StrictLoader.yaml_implicit_resolvers)
+_IMPLICIT_FIRST = frozenset(StrictLoader.yaml_implicit_resolvers)
 _ANY_FIRST = None in _IMPLICIT_FIRST
 _MISSING = object()
 
 
 def _plain_scalar_resolver() -> Any:
-    """value -> Python object for an untagged plain scalar: exactly what _StrictLoader makes
+    """value -> Python object for an untagged plain scalar: exactly what StrictLoader makes
     of it (the same resolver and constructors), memoised since most values repeat."""
-    constructor = _StrictLoader("")
+    constructor = StrictLoader("")
     constructor.dispose()
     resolve = constructor.resolve
     constructors = constructor.yaml_constructors
@@ -573,7 +573,7 @@ def _plain_scalar_resolver() -> Any:
 def _load_stream_fast(text: str) -> list[Document] | None:
     """Documents of a well-formed stream straight from libyaml's parse events, or None.
 
-    The same parser as _StrictLoader but no node graph and no generic constructor: a plain
+    The same parser as StrictLoader but no node graph and no generic constructor: a plain
     scalar is resolved once per distinct value. Anything unusual (a tag, a merge key, a
     duplicate or complex key, an error) returns None, and the careful path, which keeps going
     past errors and names them, loads the whole file instead: same objects, same regions.
@@ -704,7 +704,7 @@ def _load_stream_careful(source: SourceFile) -> None:
     start_line = 0  # where the current parser's input starts
     while start_line <= len(lines):
         chunk = "".join(lines[start_line:])
-        loader = _StrictLoader(chunk)
+        loader = StrictLoader(chunk)
         region_start = start_line
         try:
             while loader.check_node():

@@ -66,7 +66,7 @@ from kubectl_netfix.loader import (
     BOM,
     Document,
     SourceFile,
-    _StrictLoader,  # the loader's own reading (duplicate keys refused): verify with the same
+    StrictLoader,  # the loader's own reading (duplicate keys refused): verify with the same
     gc_paused,
     split_lines,
 )
@@ -745,7 +745,7 @@ def _region_parses_to(region: list[str], expected: Any) -> bool:
     """The region reads, as the loader reads it (duplicate keys refused), as `expected`."""
     try:
         with gc_paused():
-            documents = list(yaml.load_all("".join(region), Loader=_StrictLoader))
+            documents = list(yaml.load_all("".join(region), Loader=StrictLoader))
     except yaml.YAMLError:
         return False
     return len(documents) == 1 and _same(documents[0], expected)

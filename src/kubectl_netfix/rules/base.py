@@ -8,8 +8,8 @@ Its class docstring is its documentation, with the headings *What it does*, *Why
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 from kubectl_netfix.inventory import Inventory
 from kubectl_netfix.model import (
@@ -61,6 +61,26 @@ class Rule:
             fix=fix,
             related=tuple(related),
         )
+
+
+def effective_policy_types(spec: Mapping[str, Any]) -> set[str]:
+    """A NetworkPolicy's policyTypes as the API server defaults them: the declared list, else
+    Ingress plus Egress when spec.egress holds rules."""
+    declared = spec.get("policyTypes")
+    if isinstance(declared, list) and declared:
+        return {str(t) for t in declared}
+    egress = spec.get("egress")
+    return {"Ingress", "Egress"} if isinstance(egress, list) and egress else {"Ingress"}
+
+
+def set_ops(path: str, present: bool, current: Any, value: Any) -> list[PatchOp]:
+    """Set a member: `add` when absent, else `test` the current value and `replace` it."""
+    if present:
+        return [
+            {"op": "test", "path": path, "value": current},
+            {"op": "replace", "path": path, "value": value},
+        ]
+    return [{"op": "add", "path": path, "value": value}]
 
 
 def single_patch_fix(

@@ -18,7 +18,7 @@ from kubectl_netfix.model import (
     PatchOp,
     Severity,
 )
-from kubectl_netfix.rules.base import Rule, single_patch_fix
+from kubectl_netfix.rules.base import Rule, set_ops, single_patch_fix
 from kubectl_netfix.workloads import PodTemplate, containers
 
 # ndots kubelet writes into resolv.conf for ClusterFirst pods.
@@ -421,30 +421,23 @@ def finding_pointer(template: PodTemplate, state: NdotsState) -> str:
     return spec_pointer
 
 
-def _set(path: str, present: bool, current: Any, value: Any) -> list[PatchOp]:
-    if present:
-        return [
-            {"op": "test", "path": path, "value": current},
-            {"op": "replace", "path": path, "value": value},
-        ]
-    return [{"op": "add", "path": path, "value": value}]
-
-
 def ndots_ops(spec_pointer: str, state: NdotsState, target: str) -> list[PatchOp]:
     """The fewest ops that make the effective ndots `target`, from the shape found."""
     option = {"name": "ndots", "value": target}
     config_path = f"{spec_pointer}/dnsConfig"
     if not isinstance(state.dns_config, dict):
-        return _set(config_path, state.dns_config_present, state.dns_config, {"options": [option]})
+        return set_ops(
+            config_path, state.dns_config_present, state.dns_config, {"options": [option]}
+        )
     options_path = f"{config_path}/options"
     if not isinstance(state.options, list):
         present = "options" in state.dns_config
-        return _set(options_path, present, state.options, [option])
+        return set_ops(options_path, present, state.options, [option])
     if state.ndots_index is None:
         return [{"op": "add", "path": f"{options_path}/-", "value": option}]
     entry = state.options[state.ndots_index]
     value_path = f"{options_path}/{state.ndots_index}/value"
-    return _set(value_path, "value" in entry, entry.get("value"), target)
+    return set_ops(value_path, "value" in entry, entry.get("value"), target)
 
 
 # --- evidence ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from kubectl_netfix.model import (
     PatchOp,
     Severity,
 )
-from kubectl_netfix.rules.base import Rule
+from kubectl_netfix.rules.base import Rule, effective_policy_types
 from kubectl_netfix.workloads import WORKLOAD_KINDS, PodTemplate, containers
 
 UDP = "UDP"
@@ -235,13 +235,10 @@ def egress_isolating(obj: KubeObject) -> Policy | None:
     Without policyTypes (or with an empty list) the API server sets [Ingress], plus Egress when
     spec.egress is non-empty; egress rules of a policy without Egress apply to nothing."""
     spec = obj.spec
-    types = spec.get("policyTypes")
+    if "Egress" not in effective_policy_types(spec):
+        return None
     egress = spec.get("egress")
     rules_list = egress if isinstance(egress, list) else []
-    explicit = types if isinstance(types, list) and types else None
-    # Without explicit types, the API server's default: Egress when there are egress rules.
-    if not ("Egress" in explicit if explicit is not None else rules_list):
-        return None
     selector = spec.get("podSelector")
     rules = tuple(
         # A null list item decodes to an empty rule (allow all), as the API server does.

@@ -18,7 +18,7 @@ from kubectl_netfix.model import (
     PatchOp,
     Severity,
 )
-from kubectl_netfix.rules.base import Rule
+from kubectl_netfix.rules.base import Rule, set_ops
 from kubectl_netfix.workloads import PodTemplate
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
@@ -106,15 +106,6 @@ def anti_affinity_term(selector: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _set(path: str, present: bool, current: Any, value: Any) -> list[PatchOp]:
-    if present:
-        return [
-            {"op": "test", "path": path, "value": current},
-            {"op": "replace", "path": path, "value": value},
-        ]
-    return [{"op": "add", "path": path, "value": value}]
-
-
 def anti_affinity_ops(template: PodTemplate, selector: Mapping[str, Any]) -> list[PatchOp]:
     """The fewest ops that add the preferred hostname anti-affinity term to the template."""
     term = anti_affinity_term(selector)
@@ -123,15 +114,15 @@ def anti_affinity_ops(template: PodTemplate, selector: Mapping[str, Any]) -> lis
     affinity = spec.get("affinity")
     if not isinstance(affinity, dict):
         value = {"podAntiAffinity": {PREFERRED: [term]}}
-        return _set(path, "affinity" in spec, affinity, value)
+        return set_ops(path, "affinity" in spec, affinity, value)
     path += "/podAntiAffinity"
     anti = affinity.get("podAntiAffinity")
     if not isinstance(anti, dict):
-        return _set(path, "podAntiAffinity" in affinity, anti, {PREFERRED: [term]})
+        return set_ops(path, "podAntiAffinity" in affinity, anti, {PREFERRED: [term]})
     path += f"/{PREFERRED}"
     preferred = anti.get(PREFERRED)
     if not isinstance(preferred, list):
-        return _set(path, PREFERRED in anti, preferred, [term])
+        return set_ops(path, PREFERRED in anti, preferred, [term])
     return [{"op": "add", "path": f"{path}/-", "value": term}]
 
 
@@ -293,7 +284,7 @@ class ExternalTrafficPolicy(Rule):
         inventory: Inventory,
     ) -> Fix:
         patches = [
-            ObjectPatch(service, _set("/spec/externalTrafficPolicy", present, policy, "Local"))
+            ObjectPatch(service, set_ops("/spec/externalTrafficPolicy", present, policy, "Local"))
         ]
         spread: list[str] = []
         kept: list[str] = []

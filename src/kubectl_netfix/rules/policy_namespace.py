@@ -19,7 +19,7 @@ from kubectl_netfix.model import (
     PatchOp,
     Severity,
 )
-from kubectl_netfix.rules.base import Rule
+from kubectl_netfix.rules.base import Rule, effective_policy_types
 from kubectl_netfix.workloads import WORKLOAD_KINDS, PodTemplate
 
 # Fields the API server owns: a copy created elsewhere must not carry them.
@@ -59,17 +59,6 @@ def format_selector(selector: Mapping[str, Any]) -> str:
             else:
                 parts.append(f"{key} {operator}")
     return ", ".join(parts)
-
-
-def effective_policy_types(spec: Mapping[str, Any]) -> set[str]:
-    """policyTypes as the API server defaults them: Ingress, plus Egress when rules exist."""
-    declared = spec.get("policyTypes")
-    if isinstance(declared, list) and declared:
-        return {str(t) for t in declared}
-    types = {"Ingress"}
-    if spec.get("egress"):
-        types.add("Egress")
-    return types
 
 
 def default_deny_directions(policy: KubeObject) -> list[str]:
