@@ -177,6 +177,16 @@ def test_fileset_line_of_prefixes_list_items_and_ignores_live_objects() -> None:
 def test_split_lines_only_splits_on_line_feeds() -> None:
     assert split_lines("a\r\nb\x0cc\nd") == ["a\r\n", "b\x0cc\n", "d"]
     assert split_lines("") == []
+    # libyaml's line breaks, without the characters only str.splitlines breaks at.
+    assert split_lines("a\nb\r\nc\rd\x85e\u2028f\u2029\n") == [
+        "a\n",
+        "b\r\n",
+        "c\r",
+        "d\x85",
+        "e\u2028",
+        "f\u2029",
+        "\n",
+    ]
 
 
 def test_split_pointer() -> None:

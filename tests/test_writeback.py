@@ -1,7 +1,9 @@
 """Write-back: a patch changes the lines it needs and not one byte more.
 
 Most tests state the whole expected output, written by hand; every test also checks, with
-difflib, that exactly the intended lines were removed and added.
+difflib, that exactly the intended lines were removed and added. Every test runs twice: with
+the write-back as it is (its text fast path where that takes the case) and with the fast path
+off (ruamel.yaml for every document).
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ DNS_RULE: dict[str, Any] = {
     "to": [{"namespaceSelector": {}}],
     "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
 }
+
+
+@pytest.fixture(autouse=True, params=["text-edit", "ruamel"])
+def write_back_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "ruamel":
+        monkeypatch.setattr(writeback, "edit_body", lambda *_args, **_kwargs: None)
+    return str(request.param)
 
 
 def changes(before: str, after: str) -> tuple[list[str], list[str]]:

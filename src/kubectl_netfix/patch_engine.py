@@ -51,6 +51,7 @@ __all__ = [
     "json_equal",
     "needs_quotes",
     "parse_pointer",
+    "quoted_by_necessity",
     "to_plain",
 ]
 
@@ -294,7 +295,7 @@ def _styled_like(old: Any, new: Any) -> Any:
         return new  # already quoted because it must be
     chosen: str
     if isinstance(old, SingleQuotedScalarString | DoubleQuotedScalarString):
-        if _quoted_by_necessity(str(old)):
+        if quoted_by_necessity(str(old)):
             chosen = PlainScalarString(new)
         elif isinstance(old, SingleQuotedScalarString) and "\n" not in new:
             chosen = SingleQuotedScalarString(new)
@@ -307,7 +308,8 @@ def _styled_like(old: Any, new: Any) -> Any:
     return chosen
 
 
-def _quoted_by_necessity(text: str) -> bool:
+def quoted_by_necessity(text: str) -> bool:
+    """True when quotes around `text` say nothing of the author's style: it needs them."""
     return (
         not text
         or needs_quotes(text)

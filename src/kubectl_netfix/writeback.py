@@ -1,10 +1,17 @@
 """Write fixes back into manifest files, changing nothing but the lines a patch needs.
 
-How a YAML document is rewritten (only documents that have ops are loaded with ruamel):
+How a YAML document is rewritten (only documents that have ops are touched at all):
 
-1. Its text region is split into a *header* (the comments, blank lines, `...`, directives and
-   `---` before its content: never touched) and a *body*, which ruamel.yaml loads as a
-   round-trip tree (reading scalars as YAML 1.1, like PyYAML and kubectl).
+0. Its text region is split into a *header* (the comments, blank lines, `...`, directives and
+   `---` before its content: never touched) and a *body*. The fast path (text_edit) tries the
+   ops first, straight on the body's lines: the common shapes (a scalar replaced on its own
+   `key: value` line, a key added to a block mapping, an item appended to a block sequence, a
+   key removed), written exactly as steps 1-3 would write them, without ruamel.yaml (20 ms a
+   document). Its text is verified as in step 4; anything it declines (flow style, anchors,
+   block scalars, ... : its docstring lists them), or a text that does not verify, goes on to
+   step 1.
+1. ruamel.yaml loads the body as a round-trip tree (reading scalars as YAML 1.1, like PyYAML
+   and kubectl).
    For a big document only the top-level entries the ops reach are loaded (a 20k-line CRD
    costs ruamel seconds), falling back to the whole body if that part does not work out.
 2. The ops are applied to that tree by our own RFC 6902 engine (patch_engine), and the tree is
@@ -20,21 +27,22 @@ How a YAML document is rewritten (only documents that have ops are loaded with r
    comment with it and leaves the next key's comment in place, an edited line keeps the spaces
    before its inline comment (unless that comment is aligned with its neighbours').
 4. Every candidate text is verified: the document's new text must parse, the way the loader
-   parses (PyYAML C loader, duplicate keys refused), to exactly `jsonpatch.apply_patch` of the
-   original object. If the tidiest candidate does not verify, plainer ones are tried; if none
-   does, WriteBackError: never a wrong file. (Documents are independent: each starts at its
-   `---`, so verifying each rewritten region verifies the file.)
+   parses (loader.read_documents: libyaml, duplicate keys refused), to exactly
+   `jsonpatch.apply_patch` of the original object. If the tidiest candidate does not verify,
+   plainer ones are tried; if none does, WriteBackError: never a wrong file. (Documents are
+   independent: each starts at its `---`, so verifying each rewritten region verifies the
+   file.)
 
 The untouched-bytes guarantee for YAML: every line outside the edited spans is byte-identical
 (comments, quotes, blank lines, `---`, trailing whitespace, CRLF endings, the BOM), and every
 document without ops is byte-identical. An edited span is the lines the patch changes, plus,
-only where ruamel cannot render the file's own spelling of the lines next to the change, the
-region it renders differently (typically: a flow collection written over several lines is
-patched, and becomes one line, losing any comment inside it). New lines use the file's line
-ending, indentation, sequence style and quote character. Refused, with a one-line
-WriteBackError and nothing written: a document that did not parse, an op that fails, a patch
-inside an anchored node that an alias or merge key reuses (it would change every use of the
-anchor), and anything ruamel cannot render so that it verifies.
+only on the ruamel path and where ruamel cannot render the file's own spelling of the lines
+next to the change, the region it renders differently (typically: a flow collection written
+over several lines is patched, and becomes one line, losing any comment inside it). New lines
+use the file's line ending, indentation, sequence style and quote character. Refused, with a
+one-line WriteBackError and nothing written: a document that did not parse, an op that fails,
+a patch inside an anchored node that an alias or merge key reuses (it would change every use
+of the anchor), and anything ruamel cannot render so that it verifies.
 """
 
 from __future__ import annotations
@@ -66,8 +74,8 @@ from kubectl_netfix.loader import (
     BOM,
     Document,
     SourceFile,
-    StrictLoader,  # the loader's own reading (duplicate keys refused): verify with the same
     gc_paused,
+    read_documents,  # the loader's own reading (duplicate keys refused): verify with the same
     split_lines,
 )
 from kubectl_netfix.patch_engine import (
@@ -76,6 +84,7 @@ from kubectl_netfix.patch_engine import (
     describe_op,
     parse_pointer,
 )
+from kubectl_netfix.text_edit import comment_start, edit_body, has_shared_nodes
 
 __all__ = ["WriteBackError", "original_text", "rewrite", "write_atomic"]
 
@@ -100,13 +109,19 @@ def original_text(source: SourceFile) -> str:
     return (BOM if source.has_bom else "") + source.text
 
 
-def rewrite(source: SourceFile, ops_by_doc: Mapping[int, Sequence[dict[str, Any]]]) -> str:
+def rewrite(
+    source: SourceFile,
+    ops_by_doc: Mapping[int, Sequence[dict[str, Any]]],
+    *,
+    fast_path: bool = True,
+) -> str:
     """The whole new text of `source` with each document's ops applied (keys: Document.index).
 
     Pointers are relative to the document root (items of a `kind: List` carry `/items/N`).
     Documents not named, and documents whose op list is empty, keep their bytes. Raises
     WriteBackError for a document that did not parse, an op that fails, a patch that reaches
     into a YAML alias, or a result that would not parse to exactly the patched object.
+    `fast_path=False` sends every YAML document through ruamel.yaml (the tests compare the two).
 
     JSON files are patched as parsed JSON and re-serialised with the file's indentation,
     separators and line endings; the same three-way splice keeps every line whose content the
@@ -141,7 +156,7 @@ def rewrite(source: SourceFile, ops_by_doc: Mapping[int, Sequence[dict[str, Any]
         region = lines[doc.first_line : doc.end_line]
         at_eof = doc.end_line >= len(lines)
         new_regions[index] = _rewrite_region(
-            source, doc, region, ops, expected[index], _Output(eol, at_eof, whole_file)
+            source, doc, region, ops, expected[index], _Output(eol, at_eof, whole_file), fast_path
         )
     out: list[str] = []
     position = 0
@@ -269,9 +284,10 @@ def _expected(source: SourceFile, doc: Document, ops: list[dict[str, Any]]) -> A
     except PatchError as exc:
         raise _op_error(source, doc, exc) from None
     try:
-        return jsonpatch.apply_patch(original, _private(ops))
+        # In place: `original` is our own copy already (jsonpatch would deep-copy it again).
+        return jsonpatch.apply_patch(original, _private(ops), in_place=True)
     except Exception as exc:  # jsonpatch raises many types (and plain KeyError, TypeError)
-        failed = _failing_op(original, ops)
+        failed = _failing_op(_unshared(doc.data), ops)
         raise WriteBackError(f"{_where(source, doc)}: {failed}{_first_line(exc)}") from None
 
 
@@ -357,6 +373,7 @@ def _rewrite_region(
     ops: list[dict[str, Any]],
     expected: Any,
     output: _Output,
+    fast_path: bool = True,
 ) -> list[str]:
     contents = [_content(line) for line in region]
     header, own_start = _header_length(contents)
@@ -382,6 +399,21 @@ def _rewrite_region(
         if _explicit_start([_content(line) for line in own]) != explicit:
             return None
         return candidate if _region_parses_to(own, expected) else None
+
+    if fast_path:
+        # The common shapes straight in the text (text_edit); ruamel for the rest, and for
+        # anything the text edit got wrong.
+        fast = edit_body(
+            contents[header:],
+            ops,
+            mapping_indent=style.mapping,
+            sequence_offset=style.offset,
+            quote=style.quote,
+        )
+        if fast is not None:
+            result = verified([_Edit(edit.start, edit.end, edit.lines) for edit in fast])
+            if result is not None:
+                return result
 
     # A big document is patched through the top-level entries the ops reach only: ruamel
     # takes seconds on a 20k-line CRD. Any trouble there falls back to the whole document.
@@ -496,7 +528,7 @@ def _narrow(body: list[str], ops: list[dict[str, Any]]) -> list[int] | None:
             root = yaml.compose("".join(c + "\n" for c in body), Loader=_SafeLoader)
     except yaml.YAMLError:
         return None
-    if not isinstance(root, yaml.MappingNode) or root.flow_style or _has_shared_nodes(root):
+    if not isinstance(root, yaml.MappingNode) or root.flow_style or has_shared_nodes(root):
         return None
     starts: list[int] = []
     names: dict[str, int] = {}
@@ -514,24 +546,6 @@ def _narrow(body: list[str], ops: list[dict[str, Any]]) -> list[int] | None:
     chosen = {names.get(name, len(starts) - 1) for name in firsts}
     numbers = [n for entry in sorted(chosen) for n in range(starts[entry], ends[entry])]
     return numbers if len(numbers) < len(body) * 0.8 else None
-
-
-def _has_shared_nodes(root: yaml.Node) -> bool:
-    seen: set[int] = set()
-    stack: list[yaml.Node] = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            return True
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    return True
-                stack.extend((key_node, value_node))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return False
 
 
 def _map_edits(edits: list[_Edit], numbers: list[int]) -> list[_Edit] | None:
@@ -744,8 +758,7 @@ def _child(node: Any, token: str) -> Any:
 def _region_parses_to(region: list[str], expected: Any) -> bool:
     """The region reads, as the loader reads it (duplicate keys refused), as `expected`."""
     try:
-        with gc_paused():
-            documents = list(yaml.load_all("".join(region), Loader=StrictLoader))
+        documents = read_documents("".join(region))
     except yaml.YAMLError:
         return False
     return len(documents) == 1 and _same(documents[0], expected)
@@ -1130,7 +1143,7 @@ def _keep_comment_gaps(edits: list[_Edit], body: list[str]) -> None:
         for offset, new in enumerate(edit.lines[: edit.end - edit.start]):
             number = edit.start + offset
             old = body[number]
-            old_at = _comment_start(old)
+            old_at = comment_start(old)
             if old_at is None:
                 continue
             comment = old[old_at:]
@@ -1138,38 +1151,11 @@ def _keep_comment_gaps(edits: list[_Edit], body: list[str]) -> None:
             if not new.endswith(comment) or new_at < 1 or new[new_at - 1] not in " \t":
                 continue
             neighbours = (body[n] for n in (number - 1, number + 1) if 0 <= n < len(body))
-            if any(_comment_start(line) == old_at for line in neighbours):
+            if any(comment_start(line) == old_at for line in neighbours):
                 continue  # a column of comments: keep the column
             code = old[:old_at].rstrip(" \t")
             gap = old[len(code) : old_at]
             edit.lines[offset] = new[:new_at].rstrip(" \t") + gap + comment
-
-
-def _comment_start(line: str) -> int | None:
-    """Index of the `#` that starts the line's comment (outside quotes), if it has one."""
-    quote = ""
-    previous = " "
-    index = 0
-    while index < len(line):
-        char = line[index]
-        if quote == "'":
-            if char == "'":
-                if line[index + 1 : index + 2] == "'":
-                    index += 1  # '' is an escaped quote
-                else:
-                    quote = ""
-        elif quote == '"':
-            if char == "\\":
-                index += 1
-            elif char == '"':
-                quote = ""
-        elif char == "#" and previous in " \t":
-            return index
-        elif char in "'\"" and previous in " \t[{,:-":
-            quote = char
-        previous = char
-        index += 1
-    return None
 
 
 def _reindented_runs(alignment: _Alignment, group: _Group, new: list[str]) -> list[str]:
