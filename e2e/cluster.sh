@@ -23,7 +23,9 @@ KWOK_VERSION="v0.8.0"                          # sigs.k8s.io/kwok (supports up t
 ETCD_VERSION="v3.6.8"                          # go.etcd.io/etcd/server/v3, as k8s v1.36.3's go.mod
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"        # k8s.io/api etc.: v1.36.3 -> v0.36.3
 
-CLUSTER_NAME="netfix-e2e"
+# NETFIX_CLUSTER_NAME names a second cluster beside the e2e one (bench/live.py uses "netfix-bench");
+# its kubeconfigs get the name as a suffix.
+CLUSTER_NAME="${NETFIX_CLUSTER_NAME:-netfix-e2e}"
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ADDONS="${E2E_DIR}/cluster-addons.yaml"
 CACHE_ROOT="${NETFIX_CACHE:-$HOME/.cache/kubectl-netfix}"
@@ -33,8 +35,10 @@ BUILD_DIR="${K8S_DIR}/build"
 STAMP="${BIN_DIR}/.complete"
 # kwokctl keeps each cluster's state (pki, etcd data, logs, pids) under KWOK_WORKDIR.
 KWOK_WORKDIR="${CACHE_ROOT}/kwok"
-LOCAL_KUBECONFIG="${CACHE_ROOT}/kubeconfig-local"
-KIND_KUBECONFIG="${CACHE_ROOT}/kubeconfig-kind"
+KUBECONFIG_SUFFIX=""
+[[ "$CLUSTER_NAME" == netfix-e2e ]] || KUBECONFIG_SUFFIX="-${CLUSTER_NAME}"
+LOCAL_KUBECONFIG="${CACHE_ROOT}/kubeconfig-local${KUBECONFIG_SUFFIX}"
+KIND_KUBECONFIG="${CACHE_ROOT}/kubeconfig-kind${KUBECONFIG_SUFFIX}"
 LOCAL_NODES="${NETFIX_E2E_NODES:-2}"
 LOCAL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl)
 
@@ -253,7 +257,7 @@ print_env() {
 # resources; no Secrets, no writes, no cluster-scoped kinds but namespaces). Prints its path.
 readonly_kubeconfig() {
   local backend="$1" out server ca token
-  out="${CACHE_ROOT}/kubeconfig-${backend}-readonly"
+  out="${CACHE_ROOT}/kubeconfig-${backend}${KUBECONFIG_SUFFIX}-readonly"
   api_ready "$backend" >/dev/null 2>&1 || die "the ${backend} cluster is not up: run e2e/cluster.sh up ${backend}"
   k "$backend" -n kube-system create serviceaccount netfix-readonly --dry-run=client -o yaml | k "$backend" apply -f - >/dev/null
   k "$backend" create clusterrolebinding netfix-readonly-view --clusterrole=view \
@@ -374,7 +378,7 @@ local_down() {
   else
     log "cluster ${CLUSTER_NAME} (local) does not exist"
   fi
-  rm -f "$LOCAL_KUBECONFIG" "${CACHE_ROOT}/kubeconfig-local-readonly"
+  rm -f "$LOCAL_KUBECONFIG" "${LOCAL_KUBECONFIG}-readonly"
 }
 
 # ------------------------------------------------------------------------------------------
@@ -407,7 +411,7 @@ kind_down() {
   else
     log "cluster ${CLUSTER_NAME} (kind) does not exist"
   fi
-  rm -f "$KIND_KUBECONFIG" "${CACHE_ROOT}/kubeconfig-kind-readonly"
+  rm -f "$KIND_KUBECONFIG" "${KIND_KUBECONFIG}-readonly"
 }
 
 # ------------------------------------------------------------------------------------------

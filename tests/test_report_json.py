@@ -14,7 +14,7 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
 from conftest import REPO, SHARED
 
-from kubectl_netfix import cli, commands, engine, report
+from kubectl_netfix import __version__, cli, commands, engine, report
 from kubectl_netfix.files import FileSet, load_files
 from kubectl_netfix.inventory import Inventory
 from kubectl_netfix.loader import objects_of, parse_text
@@ -429,3 +429,36 @@ def test_docs_name_every_field_of_the_schema() -> None:
         }
     )
     assert not missing, f"docs/json-report.md does not mention: {missing}"
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_streamed_report_is_the_one_document_byte_for_byte(count: int) -> None:
+    # iter_json writes a finding at a time (a big cluster's report is never held whole); the
+    # bytes must be those of json.dumps(document, indent=2), the format the report always had.
+    fileset = load_files([str(REPO / "examples")], True, "default")
+    findings = engine.run(Inventory(fileset.objects), [rule() for rule in REAL_RULES])[:count]
+    assert len(findings) == count
+    errors = ["x.yaml:1: invalid YAML: boom"]
+    document = {
+        "schemaVersion": report.REPORT_SCHEMA_VERSION,
+        "tool": {"name": "kubectl-netfix", "version": __version__},
+        "findings": [report.finding_json(f, fileset.line_of) for f in findings],
+        "errors": errors,
+        "summary": {s.label: sum(1 for f in findings if f.severity == s) for s in Severity},
+    }
+    expected = json.dumps(document, indent=2, default=str) + "\n"
+    chunks = list(report.iter_json(findings, fileset.line_of, errors))
+    assert "".join(chunks) == expected
+    assert len(chunks) == (1 if count == 0 else count + 2)
+
+
+def test_streamed_text_report_is_a_chunk_per_finding() -> None:
+    fileset = load_files([str(REPO / "examples")], True, "default")
+    findings = engine.run(Inventory(fileset.objects), [rule() for rule in REAL_RULES])
+    chunks = list(report.iter_text(findings, fileset.line_of))
+    assert len(chunks) == len(findings) + 1
+    assert chunks[-1] == report.summary_line(findings) + "\n"
+    assert "".join(chunks) == report.render_text(findings, fileset.line_of)

@@ -9,6 +9,7 @@ Secrets are never read.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import sys
@@ -84,7 +85,7 @@ SYSTEM_NAMESPACE = "kube-system"
 
 # Status fields rules read; the rest of status (and managedFields) is dropped page by page.
 _KEEP_STATUS = {
-    "Pod": ("phase", "podIP", "podIPs", "conditions"),
+    "Pod": ("phase", "podIP", "podIPs"),
     "Ingress": ("loadBalancer",),
     "Service": ("loadBalancer",),
     "PersistentVolumeClaim": ("phase", "accessModes"),
@@ -163,7 +164,48 @@ def _is_unreachable(exc: Exception) -> bool:
     return isinstance(exc, urllib3.exceptions.HTTPError | OSError)
 
 
+# Pods are most of a big cluster's bytes, and in Python most of its memory (20 KB a pod): their
+# spec fields no rule reads are dropped as the pages arrive (bench/live.py: peak RSS). Only
+# Pods: a Pod's spec cannot be patched in place, so no fix is ever planned against the fields
+# dropped here; pod templates, which fixes do patch, stay whole. A rule that starts reading one
+# of these fields must take it out of these lists (tests/test_cluster_slim.py runs every rule
+# fixture's Pods through this and expects the same findings).
+_UNREAD_POD_SPEC = (
+    "tolerations",
+    "securityContext",
+    "schedulerName",
+    "priority",
+    "priorityClassName",
+    "preemptionPolicy",
+    "terminationGracePeriodSeconds",
+    "readinessGates",
+    "overhead",
+    "enableServiceLinks",
+    "imagePullSecrets",
+    "serviceAccount",  # the deprecated alias of serviceAccountName
+)
+_UNREAD_CONTAINER = (
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "securityContext",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "volumeMounts",
+    "volumeDevices",
+    "resizePolicy",
+)
+_POD_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+# service-selector asks only whether a slice has endpoints: each keeps its addresses.
+_KEEP_ENDPOINT = ("addresses", "conditions")
+
+
 def _slim(kind: str, item: JsonObject) -> JsonObject:
+    """Drop, in place, what no rule reads: managedFields, most of status, Pods' unread spec
+    fields, EndpointSlice endpoints' details."""
     metadata = item.get("metadata")
     if isinstance(metadata, dict):
         metadata.pop("managedFields", None)
@@ -173,7 +215,73 @@ def _slim(kind: str, item: JsonObject) -> JsonObject:
     if isinstance(status, dict):
         keep = _KEEP_STATUS.get(kind, ())
         item["status"] = {key: status[key] for key in keep if key in status}
+    if kind == "Pod":
+        _slim_pod_spec(item.get("spec"))
+    elif kind == "EndpointSlice":
+        endpoints = item.get("endpoints")
+        if isinstance(endpoints, list):
+            item["endpoints"] = [
+                {key: e[key] for key in _KEEP_ENDPOINT if key in e} if isinstance(e, dict) else e
+                for e in endpoints
+            ]
+    if kind != "ConfigMap":
+        # Objects of a kind repeat the same strings (a ReplicaSet's pods their images, env,
+        # ports and labels); json.loads gives each its own copy. Sharing them takes a fifth off
+        # a pod's memory. ConfigMaps' data is big and seldom repeated: not worth the hashing.
+        _share_strings(item.get("spec"))
+        _share_strings(item.get("endpoints"))
+        if isinstance(metadata, dict):
+            _share_strings(metadata.get("labels"))
     return item
+
+
+def _share_strings(node: Any) -> None:
+    """Replace, in place, every string in `node` by its interned copy."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if type(value) is str:
+                node[key] = sys.intern(value)
+            elif isinstance(value, dict | list):
+                _share_strings(value)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if type(value) is str:
+                node[index] = sys.intern(value)
+            elif isinstance(value, dict | list):
+                _share_strings(value)
+
+
+def _is_api_access_volume(volume: Any) -> bool:
+    if not isinstance(volume, dict) or not str(volume.get("name", "")).startswith(
+        "kube-api-access-"
+    ):
+        return False
+    sources = (volume.get("projected") or {}).get("sources")
+    if not isinstance(sources, list):
+        return False
+    for source in sources:
+        config_map = source.get("configMap") if isinstance(source, dict) else None
+        if isinstance(config_map, dict) and config_map.get("name") != "kube-root-ca.crt":
+            return False
+    return True
+
+
+def _slim_pod_spec(spec: Any) -> None:
+    if not isinstance(spec, dict):
+        return
+    for key in _UNREAD_POD_SPEC:
+        spec.pop(key, None)
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list):
+        # The ServiceAccount admission plugin's kube-api-access-* volume (a token, the
+        # kube-root-ca.crt ConfigMap, the namespace) is on nearly every pod and is a fifth of its
+        # memory; no rule looks at it.
+        spec["volumes"] = [v for v in volumes if not _is_api_access_volume(v)]
+    for list_key in _POD_CONTAINER_LISTS:
+        for container in spec.get(list_key) or ():
+            if isinstance(container, dict):
+                for key in _UNREAD_CONTAINER:
+                    container.pop(key, None)
 
 
 def list_resource(client: Any, resource: Resource, namespace: str | None) -> Iterator[JsonObject]:
@@ -318,8 +426,12 @@ def read_cluster(
         finally:
             progress.step(resource.display)
 
-    with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
+    # The cyclic GC would rescan every object read so far each time it ran (a big cluster's
+    # lists are millions of containers and hold no cycles): paused while reading, and what was
+    # read is frozen out of its sight for the rest of the run.
+    with gc_paused(), ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
         list(pool.map(fetch, jobs))
+    gc.freeze()
     progress.close()
     if scope is not None:
         # kube-proxy-mode weighs the cluster's Services, not those of the one namespace.

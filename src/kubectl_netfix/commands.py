@@ -9,7 +9,7 @@ import difflib
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,19 +185,34 @@ def run_check(cmd: NetfixCommand) -> int:
     if loaded.fileset is not None:
         loaded.fileset.resolve_lines((finding.obj, finding.pointer) for finding in findings)
     if output == "json":
-        cmd.write_out(report.render_json(findings, resolve, [str(e) for e in errors]))
+        _write_chunks(cmd, report.iter_json(findings, resolve, [str(e) for e in errors]))
     elif output == "sarif":
         from kubectl_netfix import sarif
 
         cmd.write_out(sarif.render_sarif(findings, resolve, errors))
     else:
-        cmd.write_out(report.render_text(findings, resolve, colour=_colour(cmd)))
+        _write_chunks(cmd, report.iter_text(findings, resolve, colour=_colour(cmd)))
     _report_errors(cmd, errors)
     if errors:
         return EXIT_USAGE
     if threshold is not None and any(f.severity >= threshold for f in findings):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _write_chunks(cmd: NetfixCommand, chunks: Iterable[str], size: int = 1 << 16) -> None:
+    """Write a streamed report in writes of about `size` characters."""
+    buffer: list[str] = []
+    held = 0
+    for chunk in chunks:
+        buffer.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            cmd.write_out("".join(buffer))
+            buffer.clear()
+            held = 0
+    if buffer:
+        cmd.write_out("".join(buffer))
 
 
 def _colour(cmd: NetfixCommand) -> bool:

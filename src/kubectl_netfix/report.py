@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from kubectl_netfix import __version__
@@ -53,20 +53,29 @@ def render_text(
     resolve_line: LineResolver,
     colour: bool = False,
 ) -> str:
+    return "".join(iter_text(findings, resolve_line, colour))
+
+
+def iter_text(
+    findings: Sequence[Finding],
+    resolve_line: LineResolver,
+    colour: bool = False,
+) -> Iterator[str]:
+    """The text report a finding at a time: a big cluster's report is never one string."""
+
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if colour else text
 
-    lines: list[str] = []
     for finding in findings:
         severity = paint(_COLOURS[finding.severity], finding.severity.label)
         where = paint(_BOLD, location(finding, resolve_line))
-        lines.append(f"{where}: {severity} {finding.rule_id} {finding.message}")
+        lines = [f"{where}: {severity} {finding.rule_id} {finding.message}"]
         if finding.fix is not None:
             lines.append(paint(_DIM, f"  fix ({fix_label(finding.fix)}): {finding.fix.title}"))
             if finding.fix.note:
                 lines.append(paint(_DIM, f"  note: {finding.fix.note}"))
-    lines.append(summary_line(findings))
-    return "\n".join(lines) + "\n"
+        yield "\n".join(lines) + "\n"
+    yield summary_line(findings) + "\n"
 
 
 def summary_line(findings: Sequence[Finding]) -> str:
@@ -137,14 +146,39 @@ def render_json(
     resolve_line: LineResolver,
     errors: Sequence[str] = (),
 ) -> str:
+    return "".join(iter_json(findings, resolve_line, errors))
+
+
+# Stands in for the findings list while the rest of the document is dumped.
+_FINDINGS_SLOT = "\x00findings\x00"
+
+
+def iter_json(
+    findings: Sequence[Finding],
+    resolve_line: LineResolver,
+    errors: Sequence[str] = (),
+) -> Iterator[str]:
+    """The JSON report (`json.dumps(document, indent=2)`, byte for byte) a finding at a time,
+    so a big cluster's findings are never all held as dicts and as one string."""
     document = {
         "schemaVersion": REPORT_SCHEMA_VERSION,
         "tool": {"name": "kubectl-netfix", "version": __version__},
-        "findings": [finding_json(f, resolve_line) for f in findings],
+        "findings": _FINDINGS_SLOT,
         "errors": list(errors),
         "summary": {
             severity.label: sum(1 for f in findings if f.severity == severity)
             for severity in Severity
         },
     }
-    return json.dumps(document, indent=2, default=str) + "\n"
+    head, tail = json.dumps(document, indent=2, default=str).split(json.dumps(_FINDINGS_SLOT))
+    if not findings:
+        yield head + "[]" + tail + "\n"
+        return
+    yield head + "[\n"
+    last = len(findings) - 1
+    for index, finding in enumerate(findings):
+        text = json.dumps(finding_json(finding, resolve_line), indent=2, default=str)
+        # Items of a list one level down: every line indented by four (no JSON string holds a
+        # raw line break, so every line break is the layout's).
+        yield "    " + text.replace("\n", "\n    ") + ("\n" if index == last else ",\n")
+    yield "  ]" + tail + "\n"
