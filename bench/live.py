@@ -430,17 +430,6 @@ def run(repeat: int) -> None:
     get_json = [kubectl, "get", KUBECTL_RESOURCES, "-A", "-o", "json"]
     check = [*_netfix_command(), "check", "-A", "-o", "json", "--fail-on=none"]
 
-    listing = subprocess.run(get_json, env=env, capture_output=True, check=True).stdout
-    listed = json.loads(listing)["items"]
-    counts: dict[str, int] = {}
-    for item in listed:
-        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-    report = json.loads(subprocess.run(check, env=env, capture_output=True, check=True).stdout)
-    findings = report.get("findings", [])
-    by_rule: dict[str, int] = {}
-    for finding in findings:
-        by_rule[finding["rule"]] = by_rule.get(finding["rule"], 0) + 1
-
     # Interleaved, so both see the same machine load. Times: the best run; netfix's peak RSS:
     # the worst run (the target is a ceiling).
     kubectl_runs: list[Run] = []
@@ -448,6 +437,17 @@ def run(repeat: int) -> None:
     for _ in range(repeat):
         kubectl_runs.append(measure(get_json, 1, env))
         netfix_runs.append(measure(check, 1, env))
+    # Only now read the outputs: Linux carries a process's peak RSS across fork and exec, so a
+    # bench process that once held kubectl's 300 MB of JSON would lend its peak to every child.
+    listing = subprocess.run(get_json, env=env, capture_output=True, check=True).stdout
+    counts: dict[str, int] = {}
+    for item in json.loads(listing)["items"]:
+        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+    report = json.loads(subprocess.run(check, env=env, capture_output=True, check=True).stdout)
+    findings = report.get("findings", [])
+    by_rule: dict[str, int] = {}
+    for finding in findings:
+        by_rule[finding["rule"]] = by_rule.get(finding["rule"], 0) + 1
     best_kubectl = Run(
         min(r.wall for r in kubectl_runs),
         min(r.cpu for r in kubectl_runs),

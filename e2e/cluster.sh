@@ -270,7 +270,7 @@ readonly_kubeconfig() {
 apiVersion: v1
 kind: Config
 clusters:
-- name: netfix-e2e
+- name: ${CLUSTER_NAME}
   cluster:
     server: ${server}
     certificate-authority-data: ${ca}
@@ -279,12 +279,12 @@ users:
   user:
     token: ${token}
 contexts:
-- name: netfix-readonly@netfix-e2e
+- name: netfix-readonly@${CLUSTER_NAME}
   context:
-    cluster: netfix-e2e
+    cluster: ${CLUSTER_NAME}
     user: netfix-readonly
     namespace: default
-current-context: netfix-readonly@netfix-e2e
+current-context: netfix-readonly@${CLUSTER_NAME}
 KUBECONFIG
   echo "$out"
 }

@@ -397,3 +397,16 @@ def test_a_fast_path_text_that_does_not_verify_is_not_written(
     before = ruamel_calls.count
     assert writeback.rewrite(parse_text("in.yaml", SERVICE), {0: ops}) == expected
     assert ruamel_calls.count > before
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_a_column_of_comments_does_not_depend_on_the_order_of_the_ops(
+    first: str, ruamel_calls: RuamelCalls
+) -> None:
+    # The column is judged on the original neighbours, as the ruamel path judges it: an earlier
+    # replace on the next line must not decide this line's gap.
+    text = "a: 1      # c1\nb: 2      # c2\nc: 3 # c3\n"
+    values = {"a": "longvalue", "b": 22}
+    ops = [{"op": "replace", "path": f"/{key}", "value": values[key]} for key in (first,)]
+    ops += [{"op": "replace", "path": f"/{k}", "value": v} for k, v in values.items() if k != first]
+    assert _both(text, ops, ruamel_calls) == "a: longvalue # c1\nb: 22     # c2\nc: 3 # c3\n"

@@ -170,7 +170,10 @@ def iter_json(
             for severity in Severity
         },
     }
-    head, tail = json.dumps(document, indent=2, default=str).split(json.dumps(_FINDINGS_SLOT))
+    # The slot comes before the errors: the first occurrence is it, whatever an error says.
+    head, _slot, tail = json.dumps(document, indent=2, default=str).partition(
+        json.dumps(_FINDINGS_SLOT)
+    )
     if not findings:
         yield head + "[]" + tail + "\n"
         return

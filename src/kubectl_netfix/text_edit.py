@@ -227,6 +227,7 @@ class _Text:
 
     def __init__(self, lines: list[str], render: _Render) -> None:
         self.lines = lines
+        self.original = list(lines)  # for choices the ruamel path makes on the original text
         self.origin: list[int | None] = list(range(len(lines)))
         self.original_length = len(lines)
         self.render = render
@@ -410,9 +411,11 @@ class _Text:
             comment = rest.lstrip(" \t")
             gap = rest[: len(rest) - len(comment)]
             column = len(line) - len(comment)
-            neighbours = [
-                self.lines[n] for n in (number - 1, number + 1) if 0 <= n < len(self.lines)
-            ]
+            # The neighbours as they were: the ruamel path decides on the original text, so an
+            # earlier op on the next line must not change this one's layout.
+            at = self.origin[number]
+            lines, here = (self.lines, number) if at is None else (self.original, at)
+            neighbours = [lines[n] for n in (here - 1, here + 1) if 0 <= n < len(lines)]
             if any(comment_start(other) == column for other in neighbours):
                 # A column of comments: ruamel keeps the column (at least one space before).
                 gap = " " * max(1, column - len(code))
