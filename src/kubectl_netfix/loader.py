@@ -499,7 +499,7 @@ def parse_text(path: str, text: str, has_bom: bool = False) -> SourceFile:
     return source
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
@@ -511,7 +511,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _parse_json(source: SourceFile) -> bool:
     """Parse a JSON file; False means "not JSON after all", so YAML gets a try."""
     try:
-        data = json.loads(source.text, object_pairs_hook=_reject_duplicates)
+        data = json.loads(source.text, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError:
         if source.path.endswith(".json"):
             # JSON that is not valid JSON may still be YAML (e.g. with comments): let YAML decide.

@@ -76,6 +76,7 @@ from kubectl_netfix.loader import (
     SourceFile,
     gc_paused,
     read_documents,  # the loader's own reading (duplicate keys refused): verify with the same
+    reject_duplicate_keys,
     split_lines,
 )
 from kubectl_netfix.patch_engine import (
@@ -1297,18 +1298,9 @@ def _json_style(text: str) -> _JsonStyle:
     return _JsonStyle(indent, item_separator, key_separator, ensure_ascii)
 
 
-def _duplicate_check(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def _json_parses_to(text: str, expected: Any) -> bool:
     try:
-        return _same(json.loads(text, object_pairs_hook=_duplicate_check), expected)
+        return _same(json.loads(text, object_pairs_hook=reject_duplicate_keys), expected)
     except ValueError:
         return False
 
