@@ -482,6 +482,22 @@ def test_nul_bytes_are_binary() -> None:
     assert str(caught.value) == "image.yaml: not a text file (binary content)"
 
 
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")],
+)
+def test_utf16_and_utf32_are_named_not_called_binary(encoding: str, name: str) -> None:
+    # PowerShell's `>` writes UTF-16 LE with a BOM: the error says what to do about it.
+    text = "apiVersion: v1\nkind: Service\n"
+    # utf-16 and utf-32 write their BOM themselves; utf-16-be needs it spelled out.
+    raw = ("\ufeff" + text if encoding == "utf-16-be" else text).encode(encoding)
+    with pytest.raises(InputError) as caught:
+        decode("svc.yaml", raw)
+    assert str(caught.value) == (
+        f"svc.yaml: {name} text: netfix reads UTF-8; convert it first (iconv -f {name} -t UTF-8)"
+    )
+
+
 def test_nul_byte_late_in_a_file_is_a_yaml_error_not_a_crash() -> None:
     text, _ = decode("late.yaml", b"a: " + b"x" * 9000 + b"\n\x00\n")
     (error,) = parse_text("late.yaml", text).errors

@@ -476,7 +476,24 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# Byte-order marks of the encodings other than UTF-8 that editors and shells write (PowerShell's
+# `>` writes UTF-16 LE): said by name, since the NUL bytes would otherwise read as "binary".
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
 def decode(path: str, raw: bytes) -> tuple[str, bool]:
+    for bom, encoding in _OTHER_BOMS:
+        if raw.startswith(bom):
+            raise InputError(
+                path,
+                f"{encoding} text: netfix reads UTF-8; convert it first "
+                f"(iconv -f {encoding} -t UTF-8)",
+            )
     if b"\x00" in raw[:8192]:
         raise InputError(path, "not a text file (binary content)")
     try:
