@@ -36,13 +36,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from run import Run, measure  # noqa: E402  (bench/run.py: best-of-N with wait4's rusage)
+from run import Run, console_script, machine_header, measure  # noqa: E402  (bench/run.py)
 
 CLUSTER = "netfix-bench"
 CACHE = Path(os.environ.get("NETFIX_CACHE", Path.home() / ".cache" / "kubectl-netfix"))
 KUBECONFIG = CACHE / f"kubeconfig-local-{CLUSTER}"
 CLUSTER_SH = ROOT / "e2e" / "cluster.sh"
-PYTHON = sys.executable
 
 NAMESPACES = 50
 NODES = 40
@@ -419,16 +418,11 @@ def up() -> None:
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def _netfix_command() -> list[str]:
-    script = Path(PYTHON).parent / "kubectl-netfix"
-    return [str(script)] if script.exists() else [PYTHON, "-m", "kubectl_netfix"]
-
-
 def run(repeat: int) -> None:
     env = {**os.environ, "KUBECONFIG": str(KUBECONFIG)}
     kubectl = kubectl_binary()
     get_json = [kubectl, "get", KUBECTL_RESOURCES, "-A", "-o", "json"]
-    check = [*_netfix_command(), "check", "-A", "-o", "json", "--fail-on=none"]
+    check = [*console_script(), "check", "-A", "-o", "json", "--fail-on=none"]
 
     # Interleaved, so both see the same machine load. Times: the best run; netfix's peak RSS:
     # the worst run (the target is a ceiling).
@@ -459,10 +453,7 @@ def run(repeat: int) -> None:
         max(r.rss_mb for r in netfix_runs),
     )
 
-    print(
-        f"<!-- {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-        f"load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]} -->\n"
-    )
+    print(machine_header())
     print("## Live: `check -A` against `kubectl get -o json` of the same lists\n")
     objects = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     print(f"Cluster: {objects}; {len(listing) / 1e6:.0f} MB of JSON from kubectl.\n")

@@ -331,7 +331,15 @@ def section_fix(repeat: int) -> None:
 # --- start-up ------------------------------------------------------------------------------------
 
 
-def _console_script() -> list[str]:
+def machine_header() -> str:
+    """The HTML comment that heads every printed table: when, where, how busy."""
+    return (
+        f"<!-- {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]} -->\n"
+    )
+
+
+def console_script() -> list[str]:
     script = Path(PYTHON).parent / "kubectl-netfix"
     return [str(script)] if script.exists() else netfix()
 
@@ -393,7 +401,7 @@ def section_startup(repeat: int) -> None:
     print("## start-up (target: <= 150 ms wall)\n")
     print(f"(package byte-compiled first: {_compile_package()})\n")
     small = small_file()
-    script = _console_script()
+    script = console_script()
     commands = {
         "python -c pass (the interpreter alone)": [PYTHON, "-c", "pass"],
         "kubectl-netfix version": [*script, "version"],
@@ -446,10 +454,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     sections = args.sections or known
-    print(
-        f"<!-- {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-        f"load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]} -->\n"
-    )
+    print(machine_header())
     if "table" in sections:
         section_table(args.sizes, args.repeat)
     if "selectors" in sections:

@@ -238,17 +238,16 @@ def _slim(kind: str, item: JsonObject) -> JsonObject:
 def _share_strings(node: Any) -> None:
     """Replace, in place, every string in `node` by its interned copy."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            if type(value) is str:
-                node[key] = sys.intern(value)
-            elif isinstance(value, dict | list):
-                _share_strings(value)
+        members: Any = node.items()
     elif isinstance(node, list):
-        for index, value in enumerate(node):
-            if type(value) is str:
-                node[index] = sys.intern(value)
-            elif isinstance(value, dict | list):
-                _share_strings(value)
+        members = enumerate(node)
+    else:
+        return
+    for key, value in members:
+        if type(value) is str:
+            node[key] = sys.intern(value)  # same size: safe while iterating
+        elif isinstance(value, dict | list):
+            _share_strings(value)
 
 
 def _is_api_access_volume(volume: Any) -> bool:
